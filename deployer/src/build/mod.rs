@@ -1,0 +1,305 @@
+//! `stackctl build`: compile each function crate for Lambda, check its glibc
+//! needs, and package `bootstrap` into a reproducible zip with its sha256.
+
+pub mod elf;
+pub mod package;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::stack::model::{Architecture, Function, Stack};
+
+/// One packaged function.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    pub stack: String,
+    pub function: String,
+    pub architecture: Architecture,
+    /// The zip to upload.
+    pub zip: PathBuf,
+    /// Hex sha256 of the zip.
+    pub sha256: String,
+    /// Base64 sha256 of the zip, as Lambda reports `CodeSha256`.
+    pub code_sha256: String,
+    /// Size of the zip in bytes.
+    pub size: u64,
+    /// Size of the uncompressed `bootstrap` in bytes.
+    pub binary_size: u64,
+    /// Highest glibc symbol version the binary needs (`2.34`), if any.
+    pub glibc: Option<String>,
+}
+
+/// How functions are compiled.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Build for this machine instead of for Lambda (the local cloud runs host binaries).
+    pub host: bool,
+    /// Use `cargo zigbuild` when it is installed (pins glibc 2.34 and cross-builds arm64).
+    pub allow_zigbuild: bool,
+    /// Show cargo's own output as it runs.
+    pub verbose: bool,
+    /// Show a spinner on stderr.
+    pub progress: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { host: false, allow_zigbuild: true, verbose: false, progress: false }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cargo failed building {what}\n{output}\n  hint: fix the compile errors above, then run `stackctl build` again")]
+    Cargo { what: String, output: String },
+    #[error("cannot run cargo: {0}\n  hint: is the Rust toolchain installed and on PATH?")]
+    Spawn(std::io::Error),
+    #[error("{0}")]
+    Toolchain(String),
+    #[error(
+        "function `{function}`: its binary needs GLIBC_{found}, but Lambda's provided.al2023 has only GLIBC_{lambda}; it would fail at cold start with \"GLIBC_{found} not found\"\n  hint: install cargo-zigbuild (`pip install cargo-zigbuild`) so stackctl builds against glibc {lambda}, or build on an older distribution"
+    )]
+    Glibc { function: String, found: String, lambda: String },
+    #[error("function `{function}`: cargo did not report a binary named `{binary}`\n  hint: check `binary:` in the stack file matches a [[bin]] of the crate")]
+    MissingBinary { function: String, binary: String },
+    #[error("function `{function}`: {message}")]
+    Package { function: String, message: String },
+}
+
+/// The Rust target triple Lambda runs for an architecture.
+pub fn triple(arch: Architecture) -> &'static str {
+    match arch {
+        Architecture::X86_64 => "x86_64-unknown-linux-gnu",
+        Architecture::Arm64 => "aarch64-unknown-linux-gnu",
+    }
+}
+
+fn host_arch() -> Option<Architecture> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(Architecture::X86_64),
+        "aarch64" => Some(Architecture::Arm64),
+        _ => None,
+    }
+}
+
+/// Whether `cargo zigbuild` is installed (and zig with it).
+pub fn zigbuild_available() -> bool {
+    Command::new(cargo())
+        .args(["zigbuild", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Where the zip of a function goes: `target/lambda/{stack}/{function}/bootstrap.zip`.
+pub fn zip_path(stack: &Stack, function: &str) -> PathBuf {
+    target_dir(&stack.root).join("lambda").join(&stack.name).join(function).join("bootstrap.zip")
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// Build and package every function of a stack.
+pub fn build_stack(stack: &Stack, opts: &BuildOptions) -> Result<Vec<Artifact>, BuildError> {
+    let zig = opts.allow_zigbuild && !opts.host && zigbuild_available();
+    let mut artifacts = Vec::new();
+    // One cargo run per architecture: cargo builds the crates in parallel and shares
+    // their dependencies.
+    for arch in [Architecture::X86_64, Architecture::Arm64] {
+        let group: Vec<&Function> = stack.functions.iter().filter(|f| f.architecture == arch || opts.host).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let binaries = compile(stack, &group, arch, zig, opts)?;
+        for (function, binary) in group.iter().zip(binaries) {
+            artifacts.push(package_function(stack, function, &binary, opts.host)?);
+        }
+        if opts.host {
+            break;
+        }
+    }
+    Ok(artifacts)
+}
+
+/// Run cargo for a group of functions of one architecture; the path of each binary, in order.
+fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, opts: &BuildOptions) -> Result<Vec<PathBuf>, BuildError> {
+    let mut cmd = Command::new(cargo());
+    if zig {
+        // `.2.34` pins the glibc the binary links against to Lambda's.
+        cmd.args(["zigbuild", "--release", "--target", &format!("{}.2.34", triple(arch))]);
+    } else {
+        if !opts.host && Some(arch) != host_arch() {
+            return Err(BuildError::Toolchain(format!(
+                "cannot build {arch:?} functions on this {} machine without cargo-zigbuild\n  hint: `pip install cargo-zigbuild` and `rustup target add {}`, or set `architecture: x86_64`",
+                std::env::consts::ARCH,
+                triple(arch)
+            )));
+        }
+        if !opts.host && !cfg!(target_os = "linux") {
+            return Err(BuildError::Toolchain(
+                "building Lambda binaries without cargo-zigbuild needs a Linux host\n  hint: `pip install cargo-zigbuild`".into(),
+            ));
+        }
+        cmd.args(["build", "--release"]);
+    }
+    cmd.arg("--message-format=json-render-diagnostics");
+    for f in group {
+        cmd.args(["-p", &f.package, "--bin", &f.binary]);
+    }
+    cmd.current_dir(&stack.root).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if !opts.verbose {
+        cmd.env("CARGO_TERM_PROGRESS_WHEN", "never");
+    }
+    let what = format!(
+        "{} ({})",
+        group.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+        if opts.host { "host".to_string() } else { triple(arch).to_string() }
+    );
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(BuildError::Spawn)?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+
+    // stdout carries JSON messages (artifacts); stderr the human log, which we keep
+    // for the failure case and feed to the spinner.
+    let reader = std::thread::spawn(move || {
+        let mut json = String::new();
+        let _ = BufReader::new(stdout).read_to_string(&mut json);
+        json
+    });
+    let spinner = opts.progress.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("building {what}"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let mut log = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if opts.verbose {
+            eprintln!("{line}");
+        }
+        if let Some(bar) = &spinner {
+            let trimmed = line.trim();
+            if trimmed.starts_with("Compiling") {
+                bar.set_message(format!("building {what}: {trimmed}"));
+            }
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = child.wait().map_err(BuildError::Spawn)?;
+    let json = reader.join().unwrap_or_default();
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    if !status.success() {
+        return Err(BuildError::Cargo { what, output: log });
+    }
+    if opts.progress || opts.verbose {
+        eprintln!("built {what} in {:.1}s", started.elapsed().as_secs_f64());
+    }
+
+    let mut found: Vec<(String, String, PathBuf)> = Vec::new();
+    for line in json.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        if let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str()) {
+            let package_id = msg["package_id"].as_str().unwrap_or_default().to_owned();
+            found.push((package_id, name.to_owned(), PathBuf::from(exe)));
+        }
+    }
+    group
+        .iter()
+        .map(|f| {
+            found
+                .iter()
+                .find(|(pkg, name, _)| *name == f.binary && package_matches(pkg, &f.package))
+                .map(|(_, _, exe)| exe.clone())
+                .ok_or_else(|| BuildError::MissingBinary { function: f.name.clone(), binary: f.binary.clone() })
+        })
+        .collect()
+}
+
+/// Cargo package ids look like `path+file:///x/functions/paraphrase#paraphrase@0.1.0`
+/// (or `...#0.1.0` when the name equals the directory name).
+fn package_matches(package_id: &str, package: &str) -> bool {
+    let fragment = package_id.rsplit('#').next().unwrap_or(package_id);
+    let name = fragment.split('@').next().unwrap_or(fragment);
+    if name.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        // `#0.1.0`: the name is the last path segment.
+        return package_id.split('#').next().is_some_and(|p| p.trim_end_matches('/').ends_with(&format!("/{package}")));
+    }
+    name == package
+}
+
+fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> Result<Artifact, BuildError> {
+    let err = |message: String| BuildError::Package { function: f.name.clone(), message };
+    let bytes = std::fs::read(binary).map_err(|e| err(format!("cannot read {}: {e}", binary.display())))?;
+    let glibc = if cfg!(target_os = "linux") || !host {
+        elf::max_glibc(&bytes).map_err(|e| err(format!("{}: {e}", binary.display())))?
+    } else {
+        None
+    };
+    if !host {
+        if let Some(found) = glibc {
+            if found > elf::LAMBDA_GLIBC {
+                return Err(BuildError::Glibc {
+                    function: f.name.clone(),
+                    found: format!("{}.{}", found.0, found.1),
+                    lambda: format!("{}.{}", elf::LAMBDA_GLIBC.0, elf::LAMBDA_GLIBC.1),
+                });
+            }
+        }
+    }
+    let zip = package::zip_bootstrap(&bytes).map_err(|e| err(format!("cannot zip: {e}")))?;
+    let path = zip_path(stack, &f.name);
+    write_atomic(&path, &zip).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
+    Ok(Artifact {
+        stack: stack.name.clone(),
+        function: f.name.clone(),
+        architecture: f.architecture,
+        zip: path,
+        sha256: package::sha256_hex(&zip),
+        code_sha256: package::code_sha256(&zip),
+        size: zip.len() as u64,
+        binary_size: bytes.len() as u64,
+        glibc: glibc.map(|(a, b)| format!("{a}.{b}")),
+    })
+}
+
+/// Write through a temporary file and rename, so a reader never sees half a zip.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_ids() {
+        assert!(package_matches("path+file:///w/functions/paraphrase#0.1.0", "paraphrase"));
+        assert!(package_matches("path+file:///w/functions/search#search-worker@0.1.0", "search-worker"));
+        assert!(!package_matches("path+file:///w/functions/search#search-start@0.1.0", "search-worker"));
+        assert!(!package_matches("path+file:///w/functions/xparaphrase#0.1.0", "paraphrase"));
+    }
+}

@@ -1,0 +1,177 @@
+//! Command-line definitions only: the `///` comments are the `--help` text. The
+//! logic lives in `commands`, which gets validated settings, never raw flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build, deploy and run Rust Lambda APIs: one stack file describes the functions,
+/// bucket, roles and REST API; stackctl builds the crates, plans the change and
+/// applies it to AWS or to the embedded local cloud.
+///
+/// Exit codes: 0 success, 1 the operation failed (build, AWS, runtime),
+/// 2 invalid input (stack file or command line), 3 internal error.
+#[derive(Debug, Parser)]
+#[command(name = "stackctl", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: human text, or JSON on stdout for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More detail on stderr (cargo's output, every request); repeat for more.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Project directory holding `stacks/` (default: the current directory).
+    #[arg(long, short = 'C', global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Which stack files a command applies to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StackArgs {
+    /// Stack by name: `stacks/NAME.yaml` (default: every stack under `stacks/`).
+    #[arg(long, short = 's', value_name = "NAME", conflicts_with = "file")]
+    pub stack: Option<String>,
+
+    /// Stack file by path.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+/// Stage and target of commands that touch a deployment.
+#[derive(Debug, Args, Clone)]
+pub struct StageArgs {
+    /// Stage: a whole, isolated environment (its own functions, roles, bucket, API).
+    #[arg(long, short = 'S', env = "STACKCTL_STAGE", default_value = "dev")]
+    pub stage: String,
+
+    /// Where to deploy: `aws` (real AWS, or the endpoint in AWS_ENDPOINT_URL) or
+    /// `local` (the embedded cloud). Default: `aws` when AWS credentials are
+    /// configured, else `local`.
+    #[arg(long, short = 't', env = "STACKCTL_TARGET", value_enum)]
+    pub target: Option<Target>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    Aws,
+    Local,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check stack files: syntax, types, references, names and AWS limits.
+    Validate {
+        #[command(flatten)]
+        stacks: StackArgs,
+        /// Stage to check physical-name lengths for.
+        #[arg(long, short = 'S', env = "STACKCTL_STAGE", default_value = "dev")]
+        stage: String,
+    },
+    /// Print the JSON Schema of the stack file format (for editor completion).
+    Schema,
+    /// Compile every function for Lambda and package it as a reproducible zip.
+    Build {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Show what `deploy` would change, without changing anything.
+    Plan {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+    },
+    /// Build, plan and apply: create or update every resource of the stage.
+    Deploy {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+        /// Print the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Invoke a deployed function (or call the deployed API with `--http`).
+    Invoke {
+        /// Logical function name, e.g. `paraphrase`.
+        function: Option<String>,
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+        /// Event payload as JSON.
+        #[arg(long, short = 'd', conflicts_with = "event")]
+        data: Option<String>,
+        /// Event payload from a file.
+        #[arg(long, short = 'e', value_name = "FILE")]
+        event: Option<PathBuf>,
+        /// Call the stage URL instead: `--http POST /paraphrase`.
+        #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
+        http: Option<Vec<String>>,
+        /// Print the tail of the function's log.
+        #[arg(long)]
+        log: bool,
+    },
+    /// Remove every resource of the stage.
+    Destroy {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+        /// Find the stage's resources by tag when the state file is lost.
+        #[arg(long)]
+        discover: bool,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Show the outputs of a deployed stage (URL, function names, bucket).
+    Status {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+    },
+    /// Run the stage on the local cloud in the foreground.
+    Serve {
+        #[command(flatten)]
+        stacks: StackArgs,
+        /// Stage served locally.
+        #[arg(long, short = 'S', env = "STACKCTL_STAGE", default_value = "dev")]
+        stage: String,
+        /// Loopback port of the local API.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Rebuild and reload a function when its source changes.
+        #[arg(long)]
+        watch: bool,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct BuildArgs {
+    /// Never use cargo-zigbuild, even when installed.
+    #[arg(long)]
+    pub no_zigbuild: bool,
+}

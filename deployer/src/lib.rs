@@ -1,0 +1,11 @@
+//! stackctl: infrastructure as code that also builds and ships the handlers.
+//!
+//! Pipeline: stack file → [`stack`] (parse, validate, typed model) → [`build`]
+//! (reproducible zips) → plan → apply against a target.
+
+pub mod build;
+pub mod cli;
+pub mod commands;
+pub mod diag;
+pub mod naming;
+pub mod stack;

@@ -1,0 +1,483 @@
+//! Semantic checks of a parsed stack file, collecting every problem (not just the
+//! first) with its location and fix, then building the typed [`model::Stack`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::model::{self, Stack};
+use super::raw::{self, Name};
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::naming;
+
+/// HTTP methods API Gateway accepts on a resource.
+pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"];
+
+/// Environment variables Lambda sets itself and refuses in a function's configuration.
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+];
+
+/// Lambda's limit on the total size of a function's environment.
+const ENV_TOTAL_MAX: usize = 4096;
+
+struct Checker<'a> {
+    file: &'a Path,
+    src: &'a str,
+    errors: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, name: &Name, message: impl Into<String>, hint: impl Into<String>) {
+        self.at_loc(name.referenced.line(), name.referenced.column(), message, hint);
+    }
+    fn at_loc(&mut self, line: u64, column: u64, message: impl Into<String>, hint: impl Into<String>) {
+        self.errors.push(Diagnostic::new(self.file, line as u32, column as u32, message).hint(hint).with_source(self.src));
+    }
+
+    /// A logical name must be an identifier and unique among its siblings.
+    fn names<T>(&mut self, what: &str, entries: &raw::Entries<T>) {
+        let mut seen: BTreeMap<&str, &Name> = BTreeMap::new();
+        for (name, _) in entries.iter() {
+            if let Err(why) = naming::check_identifier(&name.value) {
+                self.at(name, format!("invalid {what} name `{}`: {why}", name.value), "rename it, e.g. `search-worker`");
+            }
+            if let Some(first) = seen.insert(&name.value, name) {
+                let line = first.referenced.line();
+                self.at(name, format!("{what} `{}` is declared twice (first on line {line})", name.value), "remove or rename one of them");
+            }
+        }
+    }
+
+    /// A reference to a logical name must name something that exists.
+    fn reference<'k>(&mut self, name: &Name, what: &str, context: &str, known: impl Iterator<Item = &'k str> + Clone) -> bool {
+        if known.clone().any(|k| k == name.value) {
+            return true;
+        }
+        let list: Vec<&str> = known.clone().collect();
+        let hint = match did_you_mean(&name.value, known) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if list.is_empty() => format!("declare it under `{what}s:` first"),
+            None => format!("declared {what}s: {}", list.join(", ")),
+        };
+        self.at(name, format!("{context} refers to {what} `{}`, which this stack does not declare", name.value), hint);
+        false
+    }
+}
+
+/// Check a parsed stack file and build the model. `stage` is the stage that
+/// physical-name lengths are checked for.
+pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::StackFile) -> Result<Stack, Vec<Diagnostic>> {
+    let mut c = Checker { file, src, errors: Vec::new() };
+
+    if let Err(why) = naming::check_identifier(&raw.stack.value) {
+        c.at(&raw.stack, format!("invalid stack name `{}`: {why}", raw.stack.value), "use lowercase letters, digits and `-`, e.g. `car-search`");
+    }
+    let stack_name = raw.stack.value.clone();
+
+    c.names("function", &raw.functions);
+    c.names("bucket", &raw.buckets);
+    for (name, _) in raw.parameters.iter() {
+        if !name.value.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || name.value.is_empty() {
+            c.at(name, format!("invalid parameter name `{}`", name.value), "use letters, digits and `_`, e.g. `api_key`");
+        }
+    }
+    if raw.functions.is_empty() {
+        c.at_loc(raw.stack.referenced.line(), raw.stack.referenced.column(), "the stack declares no function", "add a `functions:` section");
+    }
+
+    // Physical names must fit AWS limits for the stage being validated.
+    let stage_ok = match naming::check_stage(stage) {
+        Ok(()) => true,
+        Err(why) => {
+            c.at(&raw.stack, why, "stage names use lowercase letters, digits and `-`, e.g. `production`");
+            false
+        }
+    };
+    if stage_ok {
+        for (name, _) in raw.functions.iter() {
+            let physical = naming::function_name(&stack_name, stage, &name.value);
+            if physical.len() > naming::FUNCTION_NAME_MAX {
+                let room = naming::FUNCTION_NAME_MAX.saturating_sub(stack_name.len() + name.value.len() + 2);
+                c.at(name, format!(
+                    "with stage `{stage}` the physical name of function `{}` (`{physical}`) is {} characters; Lambda and IAM allow {}",
+                    name.value, physical.len(), naming::FUNCTION_NAME_MAX),
+                    format!("use a stage name of at most {room} characters, or shorten the stack or function name"));
+            }
+        }
+        for (name, _) in raw.buckets.iter() {
+            let len = naming::bucket_name_len(&stack_name, stage, &name.value);
+            if len > naming::BUCKET_NAME_MAX {
+                let room = naming::BUCKET_NAME_MAX.saturating_sub(len - stage.len());
+                c.at(name, format!(
+                    "with stage `{stage}` the physical name of bucket `{}` is {len} characters; S3 allows {}",
+                    name.value, naming::BUCKET_NAME_MAX),
+                    format!("use a stage name of at most {room} characters, or shorten the stack or bucket name"));
+            }
+        }
+    }
+
+    let parameters = parameters(&mut c, &raw.parameters);
+    let buckets = buckets(&mut c, &raw.buckets);
+    let function_names: Vec<&str> = raw.functions.keys().collect();
+    let bucket_names: Vec<&str> = raw.buckets.keys().collect();
+    let parameter_names: Vec<&str> = raw.parameters.keys().collect();
+
+    let mut functions = Vec::new();
+    for (name, f) in raw.functions.iter() {
+        let fname = &name.value;
+        let crate_dir = root.join(&f.crate_path.value);
+        if !crate_dir.join("Cargo.toml").is_file() {
+            let siblings = sibling_crates(&crate_dir);
+            let hint = match did_you_mean(&f.crate_path.value, siblings.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("give the crate's directory relative to the workspace root {}", root.display()),
+            };
+            c.at(&f.crate_path, format!("crate `{}` of function `{fname}` not found (no Cargo.toml in {})", f.crate_path.value, crate_dir.display()), hint);
+        }
+        let memory = f.memory.as_ref().map(|m| (m.value, m.referenced)).unwrap_or((128, serde_saphyr::Location::UNKNOWN));
+        if !(128..=10240).contains(&memory.0) {
+            c.at_loc(memory.1.line(), memory.1.column(), format!("memory of function `{fname}` is {} MB; Lambda allows 128 to 10240", memory.0), "set `memory:` between 128 and 10240");
+        }
+        let timeout = f.timeout.as_ref().map(|t| (t.value, t.referenced)).unwrap_or((3, serde_saphyr::Location::UNKNOWN));
+        if !(1..=900).contains(&timeout.0) {
+            c.at_loc(timeout.1.line(), timeout.1.column(), format!("timeout of function `{fname}` is {} s; Lambda allows 1 to 900", timeout.0), "set `timeout:` between 1 and 900 seconds");
+        }
+
+        let mut environment = BTreeMap::new();
+        let mut env_size = 0;
+        for (var, value) in f.environment.iter() {
+            let valid = var.value.starts_with(|ch: char| ch.is_ascii_alphabetic())
+                && var.value.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+            if !valid {
+                c.at(var, format!("invalid environment variable name `{}` in function `{fname}`", var.value), "use letters, digits and `_`, starting with a letter");
+            } else if RESERVED_ENV.contains(&var.value.as_str()) {
+                c.at(var, format!("environment variable `{}` of function `{fname}` is reserved by Lambda", var.value), "rename it: Lambda sets this variable itself");
+            }
+            if environment.contains_key(&var.value) {
+                c.at(var, format!("environment variable `{}` of function `{fname}` is set twice", var.value), "keep one of them");
+            }
+            let context = format!("environment variable `{}` of function `{fname}`", var.value);
+            let resolved = match value {
+                raw::EnvValue::Literal(s) => model::EnvValue::Literal(s.clone()),
+                raw::EnvValue::Function(t) => {
+                    c.reference(t, "function", &context, function_names.iter().copied());
+                    model::EnvValue::Function(t.value.clone())
+                }
+                raw::EnvValue::Bucket(t) => {
+                    c.reference(t, "bucket", &context, bucket_names.iter().copied());
+                    model::EnvValue::Bucket(t.value.clone())
+                }
+                raw::EnvValue::Parameter(t) => {
+                    c.reference(t, "parameter", &context, parameter_names.iter().copied());
+                    model::EnvValue::Parameter(t.value.clone())
+                }
+            };
+            env_size += var.value.len() + match &resolved {
+                model::EnvValue::Literal(s) => s.len(),
+                _ => 64,
+            };
+            environment.insert(var.value.clone(), resolved);
+        }
+        if env_size > ENV_TOTAL_MAX {
+            c.at(name, format!("the environment of function `{fname}` is about {env_size} bytes; Lambda allows {ENV_TOTAL_MAX}"), "move large values to S3 or a parameter store");
+        }
+
+        let mut permissions = model::Permissions::default();
+        if let Some(p) = &f.permissions {
+            let mut seen = BTreeSet::new();
+            for target in &p.invoke {
+                let context = format!("`permissions.invoke` of function `{fname}`");
+                if c.reference(target, "function", &context, function_names.iter().copied()) && !seen.insert(&target.value) {
+                    c.at(target, format!("function `{fname}` is granted invoke on `{}` twice", target.value), "list each function once");
+                }
+                permissions.invoke.push(target.value.clone());
+            }
+            for grant in &p.buckets {
+                let context = format!("`permissions.buckets` of function `{fname}`");
+                c.reference(&grant.bucket, "bucket", &context, bucket_names.iter().copied());
+                let prefix = grant.prefix.clone().unwrap_or_default();
+                if prefix.starts_with('/') || prefix.contains('*') {
+                    c.at(&grant.bucket, format!("invalid prefix `{prefix}` in the grant of function `{fname}` on bucket `{}`", grant.bucket.value), "write a key prefix without wildcards or leading `/`, e.g. `results/`");
+                }
+                permissions.buckets.push(model::BucketGrant { bucket: grant.bucket.value.clone(), access: grant.access, prefix });
+            }
+        }
+
+        let package = package_name(&crate_dir).unwrap_or_else(|| fname.clone());
+        functions.push(model::Function {
+            name: fname.clone(),
+            crate_dir,
+            crate_path: f.crate_path.value.clone(),
+            binary: f.binary.clone().unwrap_or_else(|| package.clone()),
+            package,
+            memory: memory.0,
+            timeout: timeout.0,
+            architecture: f.architecture.unwrap_or(raw::Architecture::X86_64),
+            environment,
+            permissions,
+        });
+    }
+
+    let api = raw.api.as_ref().map(|a| api(&mut c, &stack_name, a, &function_names));
+
+    let state = match &raw.state {
+        None => model::StateConfig { backend: model::StateBackend::Local, bucket: None, prefix: String::new() },
+        Some(s) => {
+            let backend = s.backend.unwrap_or(model::StateBackend::Local);
+            if backend == model::StateBackend::S3 && s.bucket.is_none() {
+                c.at(&raw.stack, "the S3 state backend needs a bucket", "add `bucket: NAME` under `state:`");
+            }
+            model::StateConfig { backend, bucket: s.bucket.clone(), prefix: s.prefix.clone().unwrap_or_default() }
+        }
+    };
+
+    if !c.errors.is_empty() {
+        c.errors.sort_by_key(|d| (d.line, d.column));
+        return Err(c.errors);
+    }
+    Ok(Stack {
+        name: stack_name,
+        description: raw.description.clone(),
+        file: file.to_path_buf(),
+        root: root.to_path_buf(),
+        region: raw.region.as_ref().map(|r| r.value.clone()),
+        parameters,
+        buckets,
+        functions,
+        api,
+        state,
+    })
+}
+
+fn parameters(c: &mut Checker, raw: &raw::Entries<raw::Parameter>) -> Vec<model::Parameter> {
+    let mut out = Vec::new();
+    for (name, p) in raw.iter() {
+        let env = match &p.env {
+            Some(e) => {
+                if e.value.is_empty() || !e.value.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                    c.at(e, format!("invalid environment variable name `{}` for parameter `{}`", e.value, name.value), "use letters, digits and `_`");
+                }
+                e.value.clone()
+            }
+            None => name.value.to_ascii_uppercase(),
+        };
+        if p.secret && p.default.as_deref().is_some_and(|d| !d.is_empty()) {
+            c.at(name, format!("secret parameter `{}` has a default value written in the stack file", name.value),
+                format!("remove `default:` and set the secret in the deployer's environment (`{env}`)"));
+        }
+        if p.generate && p.default.as_deref().is_some_and(|d| !d.is_empty()) {
+            c.at(name, format!("parameter `{}` has both `generate: true` and a default", name.value), "keep only one of them");
+        }
+        out.push(model::Parameter {
+            name: name.value.clone(),
+            description: p.description.clone(),
+            env,
+            default: p.default.clone(),
+            secret: p.secret,
+            generate: p.generate,
+        });
+    }
+    out
+}
+
+fn buckets(c: &mut Checker, raw: &raw::Entries<raw::Bucket>) -> Vec<model::Bucket> {
+    let mut out = Vec::new();
+    for (name, b) in raw.iter() {
+        let mut ids = BTreeSet::new();
+        let mut lifecycle = Vec::new();
+        for rule in &b.lifecycle {
+            if !ids.insert(rule.id.value.as_str()) {
+                c.at(&rule.id, format!("lifecycle rule id `{}` is used twice in bucket `{}`", rule.id.value, name.value), "give each rule its own id");
+            }
+            if rule.id.value.is_empty() || rule.id.value.len() > 255 {
+                c.at(&rule.id, "a lifecycle rule id must have 1 to 255 characters", "give the rule a short id, e.g. `expire-results`");
+            }
+            if rule.expiration_days.value == 0 {
+                let at = &rule.expiration_days.referenced;
+                c.at_loc(at.line(), at.column(), "`expiration_days` must be at least 1", "S3 expires objects in whole days: use 1 or more");
+            }
+            lifecycle.push(model::LifecycleRule {
+                id: rule.id.value.clone(),
+                prefix: rule.prefix.clone().unwrap_or_default(),
+                expiration_days: rule.expiration_days.value,
+            });
+        }
+        out.push(model::Bucket { name: name.value.clone(), lifecycle });
+    }
+    out
+}
+
+fn api(c: &mut Checker, stack: &str, a: &raw::Api, functions: &[&str]) -> model::Api {
+    if a.routes.is_empty() {
+        c.at_loc(0, 0, "the API declares no route", "add a route under `api.routes`, e.g. `/paraphrase:`");
+    }
+    let cors_cfg = a.cors.as_ref();
+    let cors = model::Cors {
+        allow_origin: cors_cfg.and_then(|x| x.allow_origin.clone()).unwrap_or_else(|| model::Cors::default().allow_origin),
+        allow_headers: cors_cfg.and_then(|x| x.allow_headers.clone()).unwrap_or_else(|| model::Cors::default().allow_headers),
+        max_age: cors_cfg.and_then(|x| x.max_age),
+    };
+    // Routes are compared in the shape API Gateway sees: trailing `/` dropped and
+    // path parameters anonymised, since `/cars/{id}` and `/cars/{carId}` are one resource slot.
+    let mut shapes: BTreeMap<String, &Name> = BTreeMap::new();
+    let mut routes = Vec::new();
+    for (path, route) in a.routes.iter() {
+        let normal = match check_path(&path.value) {
+            Ok(n) => n,
+            Err(why) => {
+                c.at(path, format!("invalid resource path `{}`: {why}", path.value), "write paths like `/search` or `/cars/{id}`");
+                path.value.clone()
+            }
+        };
+        let shape = normal
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { if seg.ends_with("+}") { "{+}" } else { "{}" } } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        if let Some(first) = shapes.insert(shape, path) {
+            let line = first.referenced.line();
+            c.at(path, format!("duplicate route: `{}` is the same resource as `{}` (line {line})", path.value, first.value),
+                "merge the two routes' methods under one path");
+        }
+        let mut seen_methods: BTreeMap<String, &Name> = BTreeMap::new();
+        let mut methods = Vec::new();
+        for (verb, m) in route.methods.iter() {
+            let upper = verb.value.to_ascii_uppercase();
+            if !HTTP_METHODS.contains(&upper.as_str()) {
+                let hint = match did_you_mean(&upper, HTTP_METHODS.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of: {}", HTTP_METHODS.join(", ")),
+                };
+                c.at(verb, format!("unknown HTTP method `{}` on `{}`", verb.value, path.value), hint);
+            }
+            if upper == "OPTIONS" && route.cors {
+                c.at(verb, format!("`{}` declares OPTIONS and `cors: true`", path.value), "remove the OPTIONS method: `cors: true` answers preflight requests itself");
+            }
+            if let Some(first) = seen_methods.insert(upper.clone(), verb) {
+                let line = first.referenced.line();
+                c.at(verb, format!("method {upper} is declared twice on `{}` (first on line {line})", path.value), "keep one of them");
+            }
+            let context = format!("method {upper} {}", path.value);
+            c.reference(&m.function, "function", &context, functions.iter().copied());
+            let kind = m.integration.as_ref().map(|i| i.value).unwrap_or(raw::Integration::Proxy);
+            let integration = match (kind, &m.request_templates) {
+                (raw::Integration::Proxy, Some(t)) => {
+                    c.at_loc(t.referenced.line(), t.referenced.column(),
+                        format!("method {upper} {} has request mapping templates but a proxy integration, which ignores them", path.value),
+                        "set `integration: aws` to use mapping templates, or remove `request_templates`");
+                    model::Integration::Proxy
+                }
+                (raw::Integration::Proxy, None) => model::Integration::Proxy,
+                (raw::Integration::Aws, templates) => {
+                    let mut request_templates = BTreeMap::new();
+                    if let Some(t) = templates {
+                        for (ctype, body) in t.value.iter() {
+                            if !ctype.value.contains('/') || ctype.value.contains(char::is_whitespace) {
+                                c.at(ctype, format!("`{}` is not a content type", ctype.value), "key templates by content type, e.g. `application/json`");
+                            }
+                            request_templates.insert(ctype.value.clone(), body.clone());
+                        }
+                    }
+                    model::Integration::Aws { request_templates }
+                }
+            };
+            methods.push(model::Method { http_method: upper, function: m.function.value.clone(), integration });
+        }
+        if route.methods.is_empty() {
+            c.at(path, format!("route `{}` has no method", path.value), "add a method, e.g. `POST: { function: NAME }`");
+        }
+        routes.push(model::Route { path: normal, cors: route.cors, methods });
+    }
+    model::Api {
+        name: a.name.clone().unwrap_or_else(|| stack.to_owned()),
+        endpoint: a.endpoint.unwrap_or(model::EndpointType::Edge),
+        cors,
+        routes,
+    }
+}
+
+/// Check a resource path the way API Gateway does and return it without a trailing `/`.
+pub fn check_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err("it must start with `/`".into());
+    }
+    if path == "/" {
+        return Ok(path.into());
+    }
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let segments: Vec<&str> = trimmed[1..].split('/').collect();
+    let mut params = BTreeSet::new();
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.is_empty() {
+            return Err("it has an empty segment (`//`)".into());
+        }
+        if let Some(inner) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let (name, greedy) = match inner.strip_suffix('+') {
+                Some(n) => (n, true),
+                None => (inner, false),
+            };
+            if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+                return Err(format!("path parameter `{seg}` needs a name of letters, digits, `_` or `-`"));
+            }
+            if greedy && i + 1 != segments.len() {
+                return Err(format!("the greedy parameter `{seg}` must be the last segment"));
+            }
+            if !params.insert(name) {
+                return Err(format!("path parameter `{name}` appears twice"));
+            }
+        } else if let Some(ch) = seg.chars().find(|ch| !(ch.is_ascii_alphanumeric() || "-._~:@!$&'()*,;=".contains(*ch))) {
+            return Err(format!("`{ch}` is not allowed in a path segment"));
+        }
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn sibling_crates(dir: &Path) -> Vec<String> {
+    let Some(parent) = dir.parent() else { return Vec::new() };
+    let Ok(read) = std::fs::read_dir(parent) else { return Vec::new() };
+    let prefix = dir
+        .components()
+        .rev()
+        .nth(1)
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .unwrap_or_default();
+    read.flatten()
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| prefix.join(e.file_name()).to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `[package] name` of a crate.
+fn package_name(crate_dir: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        package: Package,
+    }
+    #[derive(serde::Deserialize)]
+    struct Package {
+        name: String,
+    }
+    let text = std::fs::read_to_string(crate_dir.join("Cargo.toml")).ok()?;
+    toml::from_str::<Manifest>(&text).ok().map(|m| m.package.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(check_path("/search/").unwrap(), "/search");
+        assert_eq!(check_path("/").unwrap(), "/");
+        assert_eq!(check_path("/cars/{id}").unwrap(), "/cars/{id}");
+        assert!(check_path("search").is_err());
+        assert!(check_path("/a//b").is_err());
+        assert!(check_path("/{proxy+}/x").is_err());
+        assert!(check_path("/a b").is_err());
+        assert!(check_path("/{id}/{id}").is_err());
+    }
+}

@@ -71,7 +71,12 @@ fn explain(file: &Path, line: u32, column: u32, path: &[String], msg: &str) -> D
     }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let key = rest.split('`').next().unwrap_or(rest);
-        return Diagnostic::new(file, line, column, format!("missing required key `{key}` in {here}"))
+        // Reported at the mapping's first key, which the path ends with: drop it.
+        let parent = match path.last() {
+            Some(last) if last.parse::<usize>().is_err() => describe(&path[..path.len() - 1]),
+            _ => here,
+        };
+        return Diagnostic::new(file, line, column, format!("missing required key `{key}` in {parent}"))
             .hint(format!("add `{key}: ...` here"));
     }
     if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
@@ -84,6 +89,10 @@ fn explain(file: &Path, line: u32, column: u32, path: &[String], msg: &str) -> D
             return Diagnostic::new(file, line, column, format!("{here} must be a whole number"))
                 .hint("write a number without quotes or units, e.g. `128`");
         }
+    }
+    if msg == "invalid boolean" {
+        return Diagnostic::new(file, line, column, format!("{here} must be `true` or `false`"))
+            .hint("write `true` or `false` without quotes");
     }
     if msg.starts_with("expected mapping start") {
         return Diagnostic::new(file, line, column, format!("{here} must be a mapping (`name: value` entries)"))
@@ -190,16 +199,12 @@ pub fn path_at(src: &str, line: u32, column: u32) -> Vec<String> {
                     value_done(&mut stack);
                 }
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                if at_or_past {
-                    return snapshot(&stack);
-                }
-                if let Event::MappingStart(..) = event {
-                    stack.push(Frame::Map { key: None, expect_key: true });
-                } else {
-                    stack.push(Frame::Seq { index: 0 });
-                }
-            }
+            // A block mapping starts on its first key: at exactly the target the
+            // error is about that key, so step inside rather than stop.
+            Event::MappingStart(..) if start > target => return snapshot(&stack),
+            Event::MappingStart(..) => stack.push(Frame::Map { key: None, expect_key: true }),
+            Event::SequenceStart(..) if at_or_past => return snapshot(&stack),
+            Event::SequenceStart(..) => stack.push(Frame::Seq { index: 0 }),
             Event::MappingEnd | Event::SequenceEnd => {
                 // An end event sits on the next token (often the next key), so it
                 // never "contains" the location.

@@ -250,22 +250,15 @@ fn package_matches(package_id: &str, package: &str) -> bool {
 fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> Result<Artifact, BuildError> {
     let err = |message: String| BuildError::Package { function: f.name.clone(), message };
     let bytes = std::fs::read(binary).map_err(|e| err(format!("cannot read {}: {e}", binary.display())))?;
-    let glibc = if cfg!(target_os = "linux") || !host {
-        elf::max_glibc(&bytes).map_err(|e| err(format!("{}: {e}", binary.display())))?
+    let glibc = if host {
+        // The local cloud runs host binaries: whatever this machine links is fine.
+        if cfg!(target_os = "linux") { elf::max_glibc(&bytes).ok().flatten() } else { None }
     } else {
-        None
+        check_glibc(&f.name, &bytes).map_err(|e| match e {
+            BuildError::Package { message, .. } => err(format!("{}: {message}", binary.display())),
+            other => other,
+        })?
     };
-    if !host {
-        if let Some(found) = glibc {
-            if found > elf::LAMBDA_GLIBC {
-                return Err(BuildError::Glibc {
-                    function: f.name.clone(),
-                    found: format!("{}.{}", found.0, found.1),
-                    lambda: format!("{}.{}", elf::LAMBDA_GLIBC.0, elf::LAMBDA_GLIBC.1),
-                });
-            }
-        }
-    }
     let zip = package::zip_bootstrap(&bytes).map_err(|e| err(format!("cannot zip: {e}")))?;
     let path = zip_path(stack, &f.name);
     write_atomic(&path, &zip).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
@@ -282,6 +275,19 @@ fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> R
     })
 }
 
+/// Refuse a Lambda binary that needs a newer glibc than provided.al2023 has.
+pub fn check_glibc(function: &str, binary: &[u8]) -> Result<Option<(u32, u32)>, BuildError> {
+    let found = elf::max_glibc(binary).map_err(|message| BuildError::Package { function: function.into(), message })?;
+    match found {
+        Some(v) if v > elf::LAMBDA_GLIBC => Err(BuildError::Glibc {
+            function: function.into(),
+            found: format!("{}.{}", v.0, v.1),
+            lambda: format!("{}.{}", elf::LAMBDA_GLIBC.0, elf::LAMBDA_GLIBC.1),
+        }),
+        other => Ok(other),
+    }
+}
+
 /// Write through a temporary file and rename, so a reader never sees half a zip.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -294,6 +300,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test binary itself, with its newest `GLIBC_2.xx` version name rewritten
+    /// to `GLIBC_2.99` (same length, so the ELF stays well-formed).
+    fn binary_needing_glibc_2_99() -> Option<Vec<u8>> {
+        let mut bytes = std::fs::read(std::env::current_exe().ok()?).ok()?;
+        let (major, minor) = elf::max_glibc(&bytes).ok()??;
+        let name = format!("GLIBC_{major}.{minor}");
+        if name.len() != "GLIBC_2.99".len() {
+            return None;
+        }
+        let at = bytes.windows(name.len() + 1).position(|w| w == format!("{name}\0").as_bytes())?;
+        bytes[at..at + name.len()].copy_from_slice(b"GLIBC_2.99");
+        Some(bytes)
+    }
+
+    #[test]
+    fn a_binary_needing_a_newer_glibc_than_lambda_is_refused() {
+        let Some(bytes) = binary_needing_glibc_2_99() else {
+            if cfg!(all(target_os = "linux", target_env = "gnu")) {
+                panic!("glibc hosts must be able to run this test");
+            }
+            return;
+        };
+        assert_eq!(elf::max_glibc(&bytes).unwrap(), Some((2, 99)));
+        let err = check_glibc("paraphrase", &bytes).unwrap_err().to_string();
+        assert!(err.contains("function `paraphrase`: its binary needs GLIBC_2.99"), "{err}");
+        assert!(err.contains("GLIBC_2.99 not found"), "{err}");
+        assert!(err.contains("cargo-zigbuild"), "{err}");
+    }
 
     #[test]
     fn package_ids() {

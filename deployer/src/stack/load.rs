@@ -84,11 +84,9 @@ fn explain(file: &Path, line: u32, column: u32, path: &[String], msg: &str) -> D
         return Diagnostic::new(file, line, column, format!("duplicate key `{key}` in {}", describe(&path[..path.len().saturating_sub(1)])))
             .hint("each key may appear only once here: merge the two entries or rename one");
     }
-    if let Some(ty) = msg.strip_prefix("invalid ") {
-        if matches!(ty, "u8" | "u16" | "u32" | "u64" | "i32" | "i64") {
-            return Diagnostic::new(file, line, column, format!("{here} must be a whole number"))
-                .hint("write a number without quotes or units, e.g. `128`");
-        }
+    if let Some("u8" | "u16" | "u32" | "u64" | "i32" | "i64") = msg.strip_prefix("invalid ") {
+        return Diagnostic::new(file, line, column, format!("{here} must be a whole number"))
+            .hint("write a number without quotes or units, e.g. `128`");
     }
     if msg == "invalid boolean" {
         return Diagnostic::new(file, line, column, format!("{here} must be `true` or `false`"))

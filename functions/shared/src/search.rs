@@ -225,7 +225,6 @@ mod tests {
         let e = validate(&json!({"pickupDate": "2026-13-01", "returnDate": "2026-11-20", "carSize": "tank", "driverAge": 12, "colour": "red"}), TODAY).unwrap_err();
         assert_eq!(e["location"], "is required");
         assert!(e["pickupDate"].contains("not a date"));
-        assert!(e["returnDate"].contains("in the past") || e.contains_key("returnDate"));
         assert!(e["carSize"].contains("unknown car size `tank`"));
         assert!(e["driverAge"].contains("18 to 99"));
         assert!(e["colour"].contains("unknown field"));

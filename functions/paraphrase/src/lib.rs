@@ -29,7 +29,7 @@ struct Request {
 pub fn handle(event: Value, upstream: Option<&dyn Upstream>) -> ApiGatewayProxyResponse {
     let request = match proxy_request(event) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if request.http_method != aws_lambda_events::http::Method::POST {
         return method_not_allowed("POST");

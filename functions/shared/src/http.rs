@@ -36,13 +36,13 @@ pub fn error_response(status: u16, code: &str, message: impl Into<String>) -> Ap
 /// An API Gateway proxy request from a raw event. Console test events (like the
 /// tutorial's TestRequestEvent) often omit `requestContext`; API Gateway always
 /// sends it, and nothing here needs it, so its absence is tolerated.
-pub fn proxy_request(mut event: serde_json::Value) -> Result<ApiGatewayProxyRequest, ApiGatewayProxyResponse> {
+pub fn proxy_request(mut event: serde_json::Value) -> Result<ApiGatewayProxyRequest, Box<ApiGatewayProxyResponse>> {
     if let Some(obj) = event.as_object_mut() {
         let method = obj.get("httpMethod").cloned().unwrap_or_default();
         obj.entry("requestContext").or_insert_with(|| json!({ "httpMethod": method }));
     }
     serde_json::from_value(event)
-        .map_err(|e| error_response(400, "invalid_event", format!("not an API Gateway proxy event: {e}")))
+        .map_err(|e| Box::new(error_response(400, "invalid_event", format!("not an API Gateway proxy event: {e}"))))
 }
 
 /// Why a request body could not be read.

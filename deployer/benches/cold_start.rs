@@ -113,12 +113,15 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Stack, function, event, extra environment.
+type Case = (&'static str, &'static str, Vec<u8>, Vec<(&'static str, &'static str)>);
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let paraphrase_event = std::fs::read(root.join("examples/paraphrase/test-request-event.json")).unwrap();
     let start_event = std::fs::read(root.join("functions/search-start/tests/events/invalid-fields.json")).unwrap();
     let worker_event = br#"{"token":"v1.00000000000000000000000000000000.1.00000000000000000000000000000000","id":"","size":"","rating":"","upgrade":""}"#.to_vec();
-    let cases: Vec<(&str, &str, Vec<u8>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         ("paraphrase", "paraphrase", paraphrase_event, vec![]),
         ("car-search", "search-start", start_event, vec![("WORKER_FUNCTION", "w"), ("SEARCH_TOKEN_KEY", "k")]),
         ("car-search", "search-worker", worker_event, vec![("RESULTS_BUCKET", "b"), ("SEARCH_TOKEN_KEY", "k")]),

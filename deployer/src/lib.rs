@@ -7,5 +7,6 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod diag;
+pub mod engine;
 pub mod naming;
 pub mod stack;

@@ -1,0 +1,341 @@
+//! The desired resource graph of one stage: one node per AWS object, each with a
+//! content hash of everything that, when changed, must change the object. Built
+//! from the validated stack, the build artifacts and the deploy context; pure.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::build::Artifact;
+use crate::naming;
+use crate::stack::model::{Access, EnvValue, Integration, Stack};
+
+/// Where a stage is deployed.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub stage: String,
+    pub account: String,
+    pub region: String,
+    /// Resolved parameter values (secrets included; they only ever leave this
+    /// process towards the function's configuration, never to state or output).
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Stable logical id of a node: `kind/name`, e.g. `function/search-worker`,
+/// `method/GET /search`.
+pub type NodeId = String;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Spec {
+    Role { name: String, path: String, trust: Value, policy_name: String, policy: Value },
+    Bucket { name: String, lifecycle: Vec<LifecycleRule> },
+    Function {
+        name: String,
+        role: NodeId,
+        memory: u32,
+        timeout: u32,
+        architecture: String,
+        /// Environment with references resolved; secret values replaced by their
+        /// hash in `hashed_environment` for hashing and state.
+        #[serde(skip)]
+        environment: BTreeMap<String, String>,
+        hashed_environment: BTreeMap<String, String>,
+        code_sha256: String,
+        #[serde(skip)]
+        zip: std::path::PathBuf,
+    },
+    RestApi { name: String, endpoint: String },
+    ApiResource { path: String, parent: Option<NodeId> },
+    Method { path: String, http_method: String, integration: MethodIntegration },
+    Permission { function: NodeId, statement_id: String, http_method: String, path: String },
+    GatewayResponses { allow_origin: String },
+    Deployment { stage: String, api_hash: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub prefix: String,
+    pub expiration_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MethodIntegration {
+    /// AWS_PROXY to a function.
+    Proxy { function: NodeId },
+    /// AWS (non-proxy) to a function, with request templates.
+    Aws { function: NodeId, request_templates: BTreeMap<String, String> },
+    /// MOCK answering a CORS preflight.
+    CorsPreflight { allow_origin: String, allow_headers: String, allow_methods: String, max_age: Option<u32> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub id: NodeId,
+    pub spec: Spec,
+    pub depends_on: Vec<NodeId>,
+    /// sha256 of the spec (secrets hashed), hex.
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    pub stack: String,
+    pub stage: String,
+    /// In dependency order: every node after the nodes it depends on.
+    pub nodes: Vec<Node>,
+}
+
+impl Desired {
+    pub fn get(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+fn hash_of(spec: &Spec) -> String {
+    let canonical = serde_json::to_vec(spec).unwrap_or_default();
+    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn node(id: impl Into<String>, spec: Spec, depends_on: Vec<NodeId>) -> Node {
+    let hash = hash_of(&spec);
+    Node { id: id.into(), spec, depends_on, hash }
+}
+
+/// The function's log group ARN, the only logs its role may write.
+fn log_group_arn(ctx: &Context, function_name: &str) -> String {
+    format!("arn:aws:logs:{}:{}:log-group:/aws/lambda/{function_name}", ctx.region, ctx.account)
+}
+
+/// The least-privilege inline policy of a function's role: its own log group, plus
+/// exactly what the stack grants. Never a `*` action or resource.
+pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
+    let f = stack.function(function).expect("validated");
+    let physical = naming::function_name(&stack.name, &ctx.stage, function);
+    let log_group = log_group_arn(ctx, &physical);
+    let mut statements = vec![
+        json!({ "Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"], "Resource": [log_group.clone()] }),
+        json!({ "Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [format!("{log_group}:log-stream:*")] }),
+    ];
+    let targets: Vec<String> = f
+        .permissions
+        .invoke
+        .iter()
+        .map(|t| format!("arn:aws:lambda:{}:{}:function:{}", ctx.region, ctx.account, naming::function_name(&stack.name, &ctx.stage, t)))
+        .collect();
+    if !targets.is_empty() {
+        statements.push(json!({ "Sid": "InvokeDeclaredFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": targets }));
+    }
+    for (i, grant) in f.permissions.buckets.iter().enumerate() {
+        let bucket = naming::bucket_name(&stack.name, &ctx.stage, &grant.bucket, &ctx.account, &ctx.region);
+        let actions: &[&str] = match grant.access {
+            Access::Read => &["s3:GetObject"],
+            Access::Write => &["s3:PutObject"],
+            Access::ReadWrite => &["s3:GetObject", "s3:PutObject"],
+        };
+        statements.push(json!({
+            "Sid": format!("Bucket{i}Objects"),
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": [format!("arn:aws:s3:::{bucket}/{}*", grant.prefix)],
+        }));
+    }
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+fn lambda_trust() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }]
+    })
+}
+
+/// A short, stable hash for secrets kept in state and plans.
+pub fn secret_digest(value: &str) -> String {
+    let d = Sha256::digest(value.as_bytes());
+    format!("sha256:{}", d.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Build the desired graph. `artifacts` must hold one artifact per function.
+pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<Desired, String> {
+    let mut nodes = Vec::new();
+    let fname = |f: &str| naming::function_name(&stack.name, &ctx.stage, f);
+
+    for b in &stack.buckets {
+        let name = naming::bucket_name(&stack.name, &ctx.stage, &b.name, &ctx.account, &ctx.region);
+        let lifecycle = b.lifecycle.iter().map(|r| LifecycleRule { id: r.id.clone(), prefix: r.prefix.clone(), expiration_days: r.expiration_days }).collect();
+        nodes.push(node(format!("bucket/{}", b.name), Spec::Bucket { name, lifecycle }, vec![]));
+    }
+    for f in &stack.functions {
+        let role_id = format!("role/{}", f.name);
+        nodes.push(node(
+            role_id.clone(),
+            Spec::Role {
+                name: naming::role_name(&stack.name, &ctx.stage, &f.name),
+                path: "/stackctl/".into(),
+                trust: lambda_trust(),
+                policy_name: "stackctl-function".into(),
+                policy: role_policy(stack, &f.name, ctx),
+            },
+            vec![],
+        ));
+    }
+    for f in &stack.functions {
+        let artifact = artifacts
+            .iter()
+            .find(|a| a.function == f.name)
+            .ok_or_else(|| format!("no build artifact for function `{}`", f.name))?;
+        let mut environment = BTreeMap::new();
+        let mut hashed = BTreeMap::new();
+        let mut deps = vec![format!("role/{}", f.name)];
+        for (k, v) in &f.environment {
+            let (value, shown) = match v {
+                EnvValue::Literal(s) => (s.clone(), s.clone()),
+                EnvValue::Function(t) => (fname(t), fname(t)),
+                EnvValue::Bucket(b) => {
+                    deps.push(format!("bucket/{b}"));
+                    let n = naming::bucket_name(&stack.name, &ctx.stage, b, &ctx.account, &ctx.region);
+                    (n.clone(), n)
+                }
+                EnvValue::Parameter(p) => {
+                    let value = ctx.parameters.get(p).cloned().ok_or_else(|| format!("parameter `{p}` has no value"))?;
+                    let secret = stack.parameter(p).is_some_and(|p| p.secret);
+                    let shown = if secret { secret_digest(&value) } else { value.clone() };
+                    (value, shown)
+                }
+            };
+            environment.insert(k.clone(), value);
+            hashed.insert(k.clone(), shown);
+        }
+        nodes.push(node(
+            format!("function/{}", f.name),
+            Spec::Function {
+                name: fname(&f.name),
+                role: format!("role/{}", f.name),
+                memory: f.memory,
+                timeout: f.timeout,
+                architecture: match f.architecture {
+                    crate::stack::model::Architecture::X86_64 => "x86_64".into(),
+                    crate::stack::model::Architecture::Arm64 => "arm64".into(),
+                },
+                environment,
+                hashed_environment: hashed,
+                code_sha256: artifact.code_sha256.clone(),
+                zip: artifact.zip.clone(),
+            },
+            deps,
+        ));
+    }
+
+    if let Some(api) = &stack.api {
+        let api_id = "api".to_string();
+        nodes.push(node(
+            api_id.clone(),
+            Spec::RestApi {
+                name: naming::api_name(&stack.name, &ctx.stage),
+                endpoint: match api.endpoint {
+                    crate::stack::model::EndpointType::Edge => "EDGE".into(),
+                    crate::stack::model::EndpointType::Regional => "REGIONAL".into(),
+                },
+            },
+            vec![],
+        ));
+        // Every path prefix of every route is a resource (API Gateway's tree).
+        let mut paths: Vec<String> = Vec::new();
+        for r in &api.routes {
+            let mut acc = String::new();
+            for seg in r.path.split('/').filter(|s| !s.is_empty()) {
+                acc.push('/');
+                acc.push_str(seg);
+                if !paths.contains(&acc) {
+                    paths.push(acc.clone());
+                }
+            }
+        }
+        paths.sort_by_key(|p| (p.matches('/').count(), p.clone()));
+        for p in &paths {
+            let parent = p.rfind('/').filter(|i| *i > 0).map(|i| format!("resource{}", &p[..i]));
+            let mut deps = vec![api_id.clone()];
+            deps.extend(parent.clone());
+            nodes.push(node(format!("resource{p}"), Spec::ApiResource { path: p.clone(), parent }, deps));
+        }
+        nodes.push(node("gateway-responses", Spec::GatewayResponses { allow_origin: api.cors.allow_origin.clone() }, vec![api_id.clone()]));
+        let mut method_ids = Vec::new();
+        for r in &api.routes {
+            let resource = if r.path == "/" { api_id.clone() } else { format!("resource{}", r.path) };
+            for m in &r.methods {
+                let function = format!("function/{}", m.function);
+                let integration = match &m.integration {
+                    Integration::Proxy => MethodIntegration::Proxy { function: function.clone() },
+                    Integration::Aws { request_templates } => {
+                        MethodIntegration::Aws { function: function.clone(), request_templates: request_templates.clone() }
+                    }
+                };
+                let id = format!("method/{} {}", m.http_method, r.path);
+                nodes.push(node(
+                    id.clone(),
+                    Spec::Method { path: r.path.clone(), http_method: m.http_method.clone(), integration },
+                    vec![resource.clone(), function.clone()],
+                ));
+                method_ids.push(id.clone());
+                nodes.push(node(
+                    format!("permission/{} {}", m.http_method, r.path),
+                    Spec::Permission {
+                        function: function.clone(),
+                        statement_id: format!("apigw-{}-{}", m.http_method.to_lowercase(), statement_path(&r.path)),
+                        http_method: m.http_method.clone(),
+                        path: r.path.clone(),
+                    },
+                    vec![function, api_id.clone()],
+                ));
+            }
+            if r.cors {
+                let mut methods: Vec<&str> = r.methods.iter().map(|m| m.http_method.as_str()).collect();
+                methods.push("OPTIONS");
+                let id = format!("method/OPTIONS {}", r.path);
+                nodes.push(node(
+                    id.clone(),
+                    Spec::Method {
+                        path: r.path.clone(),
+                        http_method: "OPTIONS".into(),
+                        integration: MethodIntegration::CorsPreflight {
+                            allow_origin: api.cors.allow_origin.clone(),
+                            allow_headers: api.cors.allow_headers.join(","),
+                            allow_methods: methods.join(","),
+                            max_age: api.cors.max_age,
+                        },
+                    },
+                    vec![resource.clone()],
+                ));
+                method_ids.push(id);
+            }
+        }
+        // The deployment depends on everything the API serves; its hash is the hash
+        // of those hashes, so any API change (and only one) makes a new deployment.
+        let mut api_parts: Vec<&Node> = nodes
+            .iter()
+            .filter(|n| matches!(n.spec, Spec::RestApi { .. } | Spec::ApiResource { .. } | Spec::Method { .. } | Spec::GatewayResponses { .. }))
+            .collect();
+        api_parts.sort_by(|a, b| a.id.cmp(&b.id));
+        let api_hash = hash_of(&Spec::Deployment {
+            stage: ctx.stage.clone(),
+            api_hash: api_parts.iter().map(|n| format!("{}={}", n.id, n.hash)).collect::<Vec<_>>().join(";"),
+        });
+        let mut deps = method_ids;
+        deps.push("gateway-responses".into());
+        deps.push(api_id.clone());
+        nodes.push(node("deployment", Spec::Deployment { stage: ctx.stage.clone(), api_hash }, deps));
+    }
+    Ok(Desired { stack: stack.name.clone(), stage: ctx.stage.clone(), nodes })
+}
+
+/// `/search/{id}` → `search-id`: a statement id fragment (letters, digits, dashes).
+fn statement_path(path: &str) -> String {
+    let s: String = path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let s = s.trim_matches('-').to_owned();
+    if s.is_empty() { "root".into() } else { s }
+}

@@ -1,0 +1,7 @@
+//! The deployment engine: desired resource graph → plan against recorded state
+//! → execution on a target. This module holds the pure parts (graph, planner,
+//! state format); nothing here touches the network.
+
+pub mod desired;
+pub mod plan;
+pub mod state;

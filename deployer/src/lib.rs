@@ -3,6 +3,7 @@
 //! Pipeline: stack file → [`stack`] (parse, validate, typed model) → [`build`]
 //! (reproducible zips) → plan → apply against a target.
 
+pub mod aws;
 pub mod build;
 pub mod cli;
 pub mod commands;

@@ -2,6 +2,8 @@
 //! → execution on a target. This module holds the pure parts (graph, planner,
 //! state format); nothing here touches the network.
 
+pub mod apply;
+pub mod deploy;
 pub mod desired;
 pub mod plan;
 pub mod state;

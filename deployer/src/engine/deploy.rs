@@ -1,0 +1,247 @@
+//! One stage of one stack on AWS: resolve parameters, observe what is live,
+//! plan, apply, record. `destroy` is the same path with an empty desired stack.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::apply::{ApplyError, Executor};
+use super::desired::{self, Context, Desired, Spec};
+use super::plan::{self, Live, Plan};
+use super::state::{self, State, StateError};
+use crate::aws::{AwsError, Clients, ErrorKind};
+use crate::build::Artifact;
+use crate::stack::Stack;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{0}")]
+    Input(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    pub progress: bool,
+    /// Test hook: stop with an error after this many steps.
+    pub fail_after: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub plan: Plan,
+    pub state: State,
+}
+
+/// Deploy context: account from STS, region from the clients.
+pub async fn context(clients: &Clients, stack: &Stack, stage: &str, recorded: Option<&State>) -> Result<Context, DeployError> {
+    let account = clients.account().await?;
+    let parameters = resolve_parameters(clients, stack, stage, recorded).await?;
+    Ok(Context { stage: stage.into(), account, region: clients.region.clone(), parameters })
+}
+
+/// Parameter values from the deployer's environment (or their defaults). A
+/// `generate: true` parameter without a value keeps the value the deployed
+/// functions already have (read back from Lambda, never stored locally), or gets a
+/// new random one on the first deploy.
+pub async fn resolve_parameters(clients: &Clients, stack: &Stack, stage: &str, recorded: Option<&State>) -> Result<BTreeMap<String, String>, DeployError> {
+    let mut out = BTreeMap::new();
+    for p in &stack.parameters {
+        if let Some(v) = std::env::var(&p.env).ok().filter(|v| !v.is_empty()) {
+            out.insert(p.name.clone(), v);
+            continue;
+        }
+        if p.generate {
+            let existing = match recorded {
+                Some(_) => deployed_parameter(clients, stack, stage, &p.name).await,
+                None => None,
+            };
+            let value = existing.unwrap_or_else(|| format!("{}{}", uuid_hex(), uuid_hex()));
+            out.insert(p.name.clone(), value);
+            continue;
+        }
+        match &p.default {
+            Some(d) => {
+                out.insert(p.name.clone(), d.clone());
+            }
+            None => {
+                return Err(DeployError::Input(format!(
+                    "parameter `{}` has no value\n  hint: set the environment variable {} before deploying",
+                    p.name, p.env
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn uuid_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+async fn deployed_parameter(clients: &Clients, stack: &Stack, stage: &str, parameter: &str) -> Option<String> {
+    for f in &stack.functions {
+        let Some((var, _)) = f.environment.iter().find(|(_, v)| matches!(v, crate::stack::model::EnvValue::Parameter(p) if p == parameter)) else {
+            continue;
+        };
+        let name = crate::naming::function_name(&stack.name, stage, &f.name);
+        if let Ok(cfg) = clients.lambda.get_function_configuration().function_name(&name).send().await
+            && let Some(v) = cfg.environment().and_then(|e| e.variables()).and_then(|vars| vars.get(var))
+        {
+            return Some(v.clone());
+        }
+    }
+    None
+}
+
+/// Check that recorded resources still exist (in parallel); what was deleted by
+/// hand is recreated by the next apply.
+pub async fn observe(clients: &Clients, recorded: &State) -> BTreeMap<String, Live> {
+    let checks = recorded.resources.iter().map(|(id, r)| async move {
+        let found: Result<(), AwsError> = match r.kind.as_str() {
+            "role" => clients.iam.get_role().role_name(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "iam:GetRole", e)),
+            "bucket" => clients.s3.head_bucket().bucket(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "s3:HeadBucket", e)),
+            "function" => clients
+                .lambda
+                .get_function_configuration()
+                .function_name(&r.physical_id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk(id, "lambda:GetFunctionConfiguration", e)),
+            "rest_api" => clients
+                .apigateway
+                .get_rest_api()
+                .rest_api_id(&r.physical_id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk(id, "apigateway:GetRestApi", e)),
+            _ => Ok(()),
+        };
+        let live = match found {
+            Ok(()) => Live::Present,
+            Err(e) if e.kind == ErrorKind::NotFound => Live::Missing,
+            // Cannot tell: trust the record rather than recreate on a transient error.
+            Err(_) => Live::Present,
+        };
+        (id.clone(), live)
+    });
+    let mut live: BTreeMap<String, Live> = futures::future::join_all(checks).await.into_iter().collect();
+    // Whatever lives inside a missing API or function is gone with it.
+    let missing: Vec<String> = live.iter().filter(|(_, l)| **l == Live::Missing).map(|(id, _)| id.clone()).collect();
+    for (id, r) in &recorded.resources {
+        let inside_missing_api = missing.iter().any(|m| m == "api") && matches!(r.kind.as_str(), "api_resource" | "method" | "gateway_responses" | "deployment");
+        let permission_of_missing_function =
+            r.kind == "permission" && missing.iter().any(|m| r.depends_on.contains(m) && m.starts_with("function/"));
+        let permission_of_missing_api = r.kind == "permission" && missing.iter().any(|m| m == "api");
+        if inside_missing_api || permission_of_missing_function || permission_of_missing_api {
+            live.insert(id.clone(), Live::Missing);
+        }
+    }
+    live
+}
+
+/// Plan (and unless `dry_run`, apply) the deploy of `stack` to `stage`.
+pub async fn deploy(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &Options) -> Result<Outcome, DeployError> {
+    let path = state::path(project, &stack.name, stage);
+    let recorded = state::load(&path, &stack.name, stage)?;
+    let ctx = context(clients, stack, stage, recorded.as_ref()).await?;
+    if let Some(r) = &recorded
+        && r.account.as_deref().is_some_and(|a| a != ctx.account)
+    {
+        return Err(DeployError::Input(format!(
+            "stage `{stage}` of stack `{}` was deployed to account {}, but the credentials are for account {}\n  hint: use the credentials of that account, or another stage name",
+            stack.name,
+            r.account.as_deref().unwrap_or_default(),
+            ctx.account
+        )));
+    }
+    let desired = desired::desired(stack, artifacts, &ctx).map_err(DeployError::Input)?;
+    let live = match &recorded {
+        Some(r) => observe(clients, r).await,
+        None => BTreeMap::new(),
+    };
+    let plan = plan::plan(&desired, recorded.as_ref(), &live);
+    let current = recorded.unwrap_or_else(|| State::empty(&stack.name, stage, "aws"));
+    if opts.dry_run || plan.is_empty() {
+        return Ok(Outcome { plan, state: current });
+    }
+    let mut exec = Executor::new(clients, &ctx, &desired, current, path);
+    exec.progress = opts.progress;
+    exec.fail_after = opts.fail_after;
+    let state = exec.run(&plan).await?;
+    Ok(Outcome { plan, state })
+}
+
+/// Delete every recorded resource of the stage, in reverse dependency order, then
+/// remove the state file.
+pub async fn destroy(clients: &Clients, stack: &Stack, stage: &str, project: &Path, opts: &Options) -> Result<Outcome, DeployError> {
+    let path = state::path(project, &stack.name, stage);
+    let Some(recorded) = state::load(&path, &stack.name, stage)? else {
+        return Ok(Outcome { plan: Plan::default(), state: State::empty(&stack.name, stage, "aws") });
+    };
+    let ctx = Context {
+        stage: stage.into(),
+        account: recorded.account.clone().unwrap_or_default(),
+        region: recorded.region.clone().unwrap_or_else(|| clients.region.clone()),
+        parameters: BTreeMap::new(),
+    };
+    let empty = Desired { stack: stack.name.clone(), stage: stage.into(), nodes: Vec::new() };
+    let plan = plan::plan(&empty, Some(&recorded), &BTreeMap::new());
+    if opts.dry_run {
+        return Ok(Outcome { plan, state: recorded });
+    }
+    let mut exec = Executor::new(clients, &ctx, &empty, recorded, path.clone());
+    exec.progress = opts.progress;
+    exec.fail_after = opts.fail_after;
+    let state = exec.run(&plan).await?;
+    if state.resources.is_empty() {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(Outcome { plan, state })
+}
+
+/// The outputs of a deployed stage: URL, function and bucket names.
+pub fn outputs(state: &State) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (id, r) in &state.resources {
+        match r.kind.as_str() {
+            "deployment" => {
+                if let Some(url) = r.outputs.get("url") {
+                    out.insert("url".into(), url.clone());
+                }
+            }
+            "function" | "bucket" | "role" => {
+                out.insert(id.clone(), r.physical_id.clone());
+            }
+            "rest_api" => {
+                out.insert("api_id".into(), r.physical_id.clone());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Physical name of a function of a deployed stage.
+pub fn function_physical(desired_or_state: &State, function: &str) -> Option<String> {
+    desired_or_state.resources.get(&format!("function/{function}")).map(|r| r.physical_id.clone())
+}
+
+/// Every `Spec::Function` zip must exist before apply; a helpful error otherwise.
+pub fn check_artifacts(desired: &Desired) -> Result<(), String> {
+    for n in &desired.nodes {
+        if let Spec::Function { zip, .. } = &n.spec
+            && !zip.is_file()
+        {
+            return Err(format!("{}: package {} is missing; run `stackctl build`", n.id, zip.display()));
+        }
+    }
+    Ok(())
+}

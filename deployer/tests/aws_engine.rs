@@ -1,0 +1,254 @@
+//! The AWS engine against moto server (a real AWS emulator started per test):
+//! every resource is read back with the SDK's own calls.
+
+mod moto;
+
+use std::path::{Path, PathBuf};
+
+use moto::Moto;
+use stackctl::aws::Clients;
+use stackctl::build::{package, Artifact};
+use stackctl::engine::deploy::{self, Options};
+use stackctl::engine::plan::Action;
+use stackctl::stack::{self, model::Architecture, Stack};
+
+const REGION: &str = "eu-central-1";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn load(name: &str, stage: &str) -> Stack {
+    stack::load(&workspace().join(format!("stacks/{name}.yaml")), stage).unwrap()
+}
+
+/// Small zips standing in for the built functions (moto stores code, never runs it).
+fn artifacts(stack: &Stack, dir: &Path, version: &str) -> Vec<Artifact> {
+    stack
+        .functions
+        .iter()
+        .map(|f| {
+            let zip = package::zip_bootstrap(format!("#!{} {version}", f.name).as_bytes()).unwrap();
+            let path = dir.join(format!("{}-{}-{version}.zip", stack.name, f.name));
+            std::fs::write(&path, &zip).unwrap();
+            Artifact {
+                stack: stack.name.clone(),
+                function: f.name.clone(),
+                architecture: Architecture::X86_64,
+                zip: path,
+                sha256: package::sha256_hex(&zip),
+                code_sha256: package::code_sha256(&zip),
+                size: zip.len() as u64,
+                binary_size: 10,
+                glibc: None,
+            }
+        })
+        .collect()
+}
+
+struct Env {
+    moto: Moto,
+    clients: Clients,
+    project: tempfile::TempDir,
+    zips: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let moto = Moto::start();
+    let clients = Clients::for_endpoint(&moto.url, REGION).await;
+    Env { moto, clients, project: tempfile::tempdir().unwrap(), zips: tempfile::tempdir().unwrap() }
+}
+
+async fn deploy(e: &Env, stack: &Stack, stage: &str, version: &str) -> deploy::Outcome {
+    let arts = artifacts(stack, e.zips.path(), version);
+    deploy::deploy(&e.clients, stack, stage, &arts, e.project.path(), &Options::default()).await.unwrap()
+}
+
+fn decode(policy: &str) -> serde_json::Value {
+    let text = percent_encoding::percent_decode_str(policy).decode_utf8().unwrap().into_owned();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("policy is not JSON: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn car_search_deploys_exactly_the_tutorials_resources() {
+    let e = env().await;
+    let s = load("car-search", "production");
+    let out = deploy(&e, &s, "production", "v1").await;
+    assert!(out.plan.count(Action::Create) >= 14);
+    let c = &e.clients;
+
+    // Roles: path, trust, one inline policy scoped as declared.
+    let role = c.iam.get_role().role_name("car-search-production-search-start").send().await.unwrap().role.unwrap();
+    assert_eq!(role.path, "/stackctl/");
+    let trust = decode(role.assume_role_policy_document.as_deref().unwrap());
+    assert_eq!(trust["Statement"][0]["Principal"]["Service"], "lambda.amazonaws.com");
+    let p = c.iam.get_role_policy().role_name("car-search-production-search-start").policy_name("stackctl-function").send().await.unwrap();
+    let policy = decode(&p.policy_document);
+    let invoke = policy["Statement"].as_array().unwrap().iter().find(|s| s["Action"][0] == "lambda:InvokeFunction").unwrap();
+    assert_eq!(invoke["Resource"], serde_json::json!(["arn:aws:lambda:eu-central-1:123456789012:function:car-search-production-search-worker"]));
+    let p = c.iam.get_role_policy().role_name("car-search-production-search-worker").policy_name("stackctl-function").send().await.unwrap();
+    let policy = decode(&p.policy_document);
+    let objects = policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "Bucket0Objects").unwrap();
+    assert_eq!(objects["Action"], serde_json::json!(["s3:GetObject", "s3:PutObject"]));
+    let bucket = out.state.resources["bucket/results"].physical_id.clone();
+    assert_eq!(objects["Resource"], serde_json::json!([format!("arn:aws:s3:::{bucket}/results/*")]));
+
+    // Bucket: lifecycle, public access block, encryption, tags.
+    let lc = c.s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
+    let rule = &lc.rules()[0];
+    assert_eq!(rule.id(), Some("expire-results"));
+    assert_eq!(rule.expiration().and_then(|x| x.days()), Some(1));
+    let pab = c.s3.get_public_access_block().bucket(&bucket).send().await.unwrap().public_access_block_configuration.unwrap();
+    assert_eq!((pab.block_public_acls, pab.block_public_policy, pab.ignore_public_acls, pab.restrict_public_buckets), (Some(true), Some(true), Some(true), Some(true)));
+    let enc = c.s3.get_bucket_encryption().bucket(&bucket).send().await.unwrap();
+    let algo = enc.server_side_encryption_configuration.unwrap().rules()[0].apply_server_side_encryption_by_default().unwrap().sse_algorithm().clone();
+    assert_eq!(algo, aws_sdk_s3::types::ServerSideEncryption::Aes256);
+    let tags = c.s3.get_bucket_tagging().bucket(&bucket).send().await.unwrap();
+    assert!(tags.tag_set().iter().any(|t| t.key() == "stackctl:stage" && t.value() == "production"));
+
+    // Functions: runtime, handler, memory, timeout, environment, exact code hash.
+    let arts = artifacts(&s, e.zips.path(), "v1");
+    let cfg = c.lambda.get_function_configuration().function_name("car-search-production-search-worker").send().await.unwrap();
+    assert_eq!(cfg.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+    assert_eq!(cfg.handler(), Some("bootstrap"));
+    assert_eq!((cfg.memory_size(), cfg.timeout()), (Some(256), Some(60)));
+    assert_eq!(cfg.code_sha256(), Some(arts.iter().find(|a| a.function == "search-worker").unwrap().code_sha256.as_str()));
+    let vars = cfg.environment().unwrap().variables().unwrap();
+    assert_eq!(vars["RESULTS_BUCKET"], bucket);
+    assert_eq!(vars["SEARCH_TOKEN_KEY"].len(), 64, "a generated signing key");
+    let start = c.lambda.get_function_configuration().function_name("car-search-production-search-start").send().await.unwrap();
+    let svars = start.environment().unwrap().variables().unwrap();
+    assert_eq!(svars["WORKER_FUNCTION"], "car-search-production-search-worker");
+    assert_eq!(svars["SEARCH_TOKEN_KEY"], vars["SEARCH_TOKEN_KEY"], "both functions share the key");
+    assert!(!std::fs::read_to_string(stackctl::engine::state::path(e.project.path(), "car-search", "production")).unwrap().contains(&vars["SEARCH_TOKEN_KEY"]), "no secret in state");
+
+    // API: endpoint type, paths, methods, integrations, templates byte for byte, stage.
+    let api_id = out.state.resources["api"].physical_id.clone();
+    let api = c.apigateway.get_rest_api().rest_api_id(&api_id).send().await.unwrap();
+    assert_eq!(api.name(), Some("car-search-production"));
+    assert_eq!(api.endpoint_configuration().unwrap().types()[0].as_str(), "EDGE");
+    let resources = c.apigateway.get_resources().rest_api_id(&api_id).send().await.unwrap();
+    let search = resources.items().iter().find(|r| r.path() == Some("/search")).unwrap();
+    let mut methods: Vec<&str> = search.resource_methods().unwrap().keys().map(String::as_str).collect();
+    methods.sort();
+    assert_eq!(methods, ["GET", "OPTIONS", "POST"]);
+    let get = c.apigateway.get_integration().rest_api_id(&api_id).resource_id(search.id().unwrap()).http_method("GET").send().await.unwrap();
+    assert_eq!(get.r#type().map(|t| t.as_str()), Some("AWS"));
+    assert_eq!(
+        get.uri(),
+        Some("arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-central-1:123456789012:function:car-search-production-search-worker/invocations")
+    );
+    let stack::model::Integration::Aws { request_templates } = &s.api.as_ref().unwrap().routes[0].methods.iter().find(|m| m.http_method == "GET").unwrap().integration else { panic!() };
+    assert_eq!(get.request_templates().unwrap()["application/json"], request_templates["application/json"]);
+    let post = c.apigateway.get_integration().rest_api_id(&api_id).resource_id(search.id().unwrap()).http_method("POST").send().await.unwrap();
+    assert_eq!(post.r#type().map(|t| t.as_str()), Some("AWS_PROXY"));
+    let options = c.apigateway.get_integration().rest_api_id(&api_id).resource_id(search.id().unwrap()).http_method("OPTIONS").send().await.unwrap();
+    assert_eq!(options.r#type().map(|t| t.as_str()), Some("MOCK"));
+    let stage = c.apigateway.get_stage().rest_api_id(&api_id).stage_name("production").send().await.unwrap();
+    assert_eq!(stage.deployment_id(), Some(out.state.resources["deployment"].physical_id.as_str()));
+
+    // Permissions scoped by SourceArn to this API, method and path.
+    let policy = c.lambda.get_policy().function_name("car-search-production-search-worker").send().await.unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let arn = policy["Statement"][0]["Condition"]["ArnLike"]["AWS:SourceArn"].as_str().unwrap();
+    assert_eq!(arn, format!("arn:aws:execute-api:eu-central-1:123456789012:{api_id}/*/GET/search"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_deploy_sends_no_mutating_request_and_a_code_change_only_its_update() {
+    let e = env().await;
+    let s = load("paraphrase", "production");
+    deploy(&e, &s, "production", "v1").await;
+    e.moto.start_recording();
+    let again = deploy(&e, &s, "production", "v1").await;
+    assert!(again.plan.is_empty());
+    let mutating = e.moto.mutating();
+    assert!(mutating.is_empty(), "a no-op deploy changed things: {mutating:?}");
+
+    e.moto.start_recording();
+    let changed = deploy(&e, &s, "production", "v2").await;
+    let steps: Vec<(&str, Action)> = changed.plan.changes().map(|s| (s.id.as_str(), s.action)).collect();
+    assert_eq!(steps, vec![("function/paraphrase", Action::Update)]);
+    let mutating = e.moto.mutating();
+    assert_eq!(mutating.len(), 1, "{mutating:?}");
+    assert!(mutating[0].starts_with("PUT ") && mutating[0].ends_with("/functions/paraphrase-production-paraphrase/code"), "{mutating:?}");
+}
+
+async fn nothing_of_stage_remains(c: &Clients, stage: &str) {
+    let roles = c.iam.list_roles().path_prefix("/stackctl/").send().await.unwrap();
+    assert!(roles.roles().iter().all(|r| !r.role_name().contains(&format!("-{stage}-"))), "roles left");
+    let functions = c.lambda.list_functions().send().await.unwrap();
+    assert!(functions.functions().iter().all(|f| !f.function_name().unwrap_or_default().contains(&format!("-{stage}-"))), "functions left");
+    let buckets = c.s3.list_buckets().send().await.unwrap();
+    assert!(buckets.buckets().iter().all(|b| !b.name().unwrap_or_default().contains(&format!("-{stage}-"))), "buckets left");
+    let apis = c.apigateway.get_rest_apis().send().await.unwrap();
+    assert!(apis.items().iter().all(|a| !a.name().unwrap_or_default().ends_with(&format!("-{stage}"))), "APIs left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_leaves_nothing_and_spares_the_other_stage() {
+    let e = env().await;
+    let s = load("car-search", "production");
+    let dev = load("car-search", "dev");
+    deploy(&e, &s, "production", "v1").await;
+    let dev_out = deploy(&e, &dev, "dev", "v1").await;
+    // Put an object in the production bucket: destroy must empty it first.
+    let prod_state = stackctl::engine::state::load(&stackctl::engine::state::path(e.project.path(), "car-search", "production"), "car-search", "production").unwrap().unwrap();
+    let bucket = prod_state.resources["bucket/results"].physical_id.clone();
+    e.clients.s3.put_object().bucket(&bucket).key("results/x.json").body(b"{}".to_vec().into()).send().await.unwrap();
+
+    let out = deploy::destroy(&e.clients, &s, "production", e.project.path(), &Options::default()).await.unwrap();
+    assert!(out.state.resources.is_empty());
+    assert!(!stackctl::engine::state::path(e.project.path(), "car-search", "production").exists());
+    nothing_of_stage_remains(&e.clients, "production").await;
+
+    // dev is intact: its functions, bucket and API still answer.
+    for (id, r) in &dev_out.state.resources {
+        match r.kind.as_str() {
+            "function" => assert!(e.clients.lambda.get_function().function_name(&r.physical_id).send().await.is_ok(), "{id}"),
+            "bucket" => assert!(e.clients.s3.head_bucket().bucket(&r.physical_id).send().await.is_ok(), "{id}"),
+            "rest_api" => assert!(e.clients.apigateway.get_rest_api().rest_api_id(&r.physical_id).send().await.is_ok(), "{id}"),
+            "role" => assert!(e.clients.iam.get_role().role_name(&r.physical_id).send().await.is_ok(), "{id}"),
+            _ => {}
+        }
+    }
+    let again = deploy(&e, &dev, "dev", "v1").await;
+    assert!(again.plan.is_empty(), "dev unchanged by the other stage's destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_deploy_converges_when_run_again() {
+    let e = env().await;
+    let s = load("car-search", "production");
+    let arts = artifacts(&s, e.zips.path(), "v1");
+    for n in [1usize, 4, 9, 13] {
+        let stage = format!("cut{n}");
+        let stack = load("car-search", &stage);
+        let opts = Options { fail_after: Some(n), ..Default::default() };
+        let err = deploy::deploy(&e.clients, &stack, &stage, &arts, e.project.path(), &opts).await.unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        let recorded = stackctl::engine::state::load(&stackctl::engine::state::path(e.project.path(), "car-search", &stage), "car-search", &stage).unwrap().unwrap();
+        assert!(recorded.resources.len() >= n, "cut after {n}: {} recorded", recorded.resources.len());
+        let done = deploy::deploy(&e.clients, &stack, &stage, &arts, e.project.path(), &Options::default()).await.unwrap();
+        assert_eq!(done.state.resources.len(), 14, "cut after {n}");
+        let again = deploy::deploy(&e.clients, &stack, &stage, &arts, e.project.path(), &Options::default()).await.unwrap();
+        assert!(again.plan.is_empty(), "cut after {n}: {}", stackctl::engine::plan::render(&again.plan));
+        // Exactly one API of that name: nothing was created twice.
+        let apis = e.clients.apigateway.get_rest_apis().send().await.unwrap();
+        assert_eq!(apis.items().iter().filter(|a| a.name() == Some(&format!("car-search-{stage}"))).count(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_deleted_by_hand_are_recreated() {
+    let e = env().await;
+    let s = load("paraphrase", "production");
+    deploy(&e, &s, "production", "v1").await;
+    e.clients.lambda.delete_function().function_name("paraphrase-production-paraphrase").send().await.unwrap();
+    let out = deploy(&e, &s, "production", "v1").await;
+    let changes: Vec<&str> = out.plan.changes().map(|s| s.id.as_str()).collect();
+    assert!(changes.contains(&"function/paraphrase") && changes.contains(&"permission/POST /paraphrase"), "{changes:?}");
+    let cfg = e.clients.lambda.get_function_configuration().function_name("paraphrase-production-paraphrase").send().await.unwrap();
+    assert_eq!(cfg.handler(), Some("bootstrap"));
+    assert!(e.clients.lambda.get_policy().function_name("paraphrase-production-paraphrase").send().await.is_ok());
+}

@@ -741,98 +741,57 @@ impl<'a> Executor<'a> {
 
     async fn delete(&self, id: &str, r: &Recorded) -> Result<(), ApplyError> {
         let c = self.clients;
-        let ignore_missing = |res: Result<(), AwsError>| match res {
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            other => other,
-        };
+        let name = r.physical_id.as_str();
         match r.kind.as_str() {
             "role" => {
-                ignore_missing(
-                    retrying(|| async {
-                        c.iam.delete_role_policy().role_name(&r.physical_id).policy_name("stackctl-function").send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "iam:DeleteRolePolicy", e))
-                    })
-                    .await,
-                )?;
-                ignore_missing(
-                    retrying(|| async { c.iam.delete_role().role_name(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "iam:DeleteRole", e)) }).await,
-                )?;
+                gone(|| async { c.iam.delete_role_policy().role_name(name).policy_name("stackctl-function").send().await.map_err(|e| AwsError::from_sdk(id, "iam:DeleteRolePolicy", e)) }).await?;
+                gone(|| async { c.iam.delete_role().role_name(name).send().await.map_err(|e| AwsError::from_sdk(id, "iam:DeleteRole", e)) }).await?;
             }
             "bucket" => {
-                ignore_missing(self.empty_bucket(id, &r.physical_id).await)?;
-                ignore_missing(
-                    retrying(|| async { c.s3.delete_bucket().bucket(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "s3:DeleteBucket", e)) }).await,
-                )?;
+                gone(|| self.empty_bucket(id, name)).await?;
+                gone(|| async { c.s3.delete_bucket().bucket(name).send().await.map_err(|e| AwsError::from_sdk(id, "s3:DeleteBucket", e)) }).await?;
             }
             "function" => {
-                ignore_missing(
-                    retrying(|| async {
-                        c.lambda.delete_function().function_name(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "lambda:DeleteFunction", e))
-                    })
-                    .await,
-                )?;
+                gone(|| async { c.lambda.delete_function().function_name(name).send().await.map_err(|e| AwsError::from_sdk(id, "lambda:DeleteFunction", e)) }).await?;
             }
             "permission" => {
-                let function = r.outputs.get("function").cloned().unwrap_or_default();
-                ignore_missing(
-                    retrying(|| async {
-                        c.lambda
-                            .remove_permission()
-                            .function_name(&function)
-                            .statement_id(&r.physical_id)
-                            .send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| AwsError::from_sdk(id, "lambda:RemovePermission", e))
-                    })
-                    .await,
-                )?;
+                let function = r.outputs.get("function").map(String::as_str).unwrap_or_default();
+                gone(|| async {
+                    c.lambda.remove_permission().function_name(function).statement_id(name).send().await.map_err(|e| AwsError::from_sdk(id, "lambda:RemovePermission", e))
+                })
+                .await?;
             }
             "rest_api" => {
-                ignore_missing(
-                    retrying(|| async {
-                        c.apigateway.delete_rest_api().rest_api_id(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteRestApi", e))
-                    })
-                    .await,
-                )?;
+                gone(|| async { c.apigateway.delete_rest_api().rest_api_id(name).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteRestApi", e)) }).await?;
             }
             // Resources, methods, gateway responses and deployments live inside the
-            // API: deleted individually only while the API itself stays.
+            // API: deleted one by one only while the API itself stays.
             "api_resource" | "method" | "gateway_responses" | "deployment" => {
                 let Ok(api_id) = self.output("api", "id") else { return Ok(()) };
-                let api_goes = self.desired.get("api").is_none();
-                if api_goes {
+                if self.desired.get("api").is_none() {
                     return Ok(());
                 }
+                let api_id = api_id.as_str();
                 match r.kind.as_str() {
-                    "api_resource" => ignore_missing(
-                        retrying(|| async {
+                    "api_resource" => {
+                        gone(|| async {
+                            c.apigateway.delete_resource().rest_api_id(api_id).resource_id(name).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteResource", e))
+                        })
+                        .await?
+                    }
+                    "method" => {
+                        let (resource_id, method) = name.split_once('/').unwrap_or_default();
+                        gone(|| async {
                             c.apigateway
-                                .delete_resource()
-                                .rest_api_id(&api_id)
-                                .resource_id(&r.physical_id)
+                                .delete_method()
+                                .rest_api_id(api_id)
+                                .resource_id(resource_id)
+                                .http_method(method)
                                 .send()
                                 .await
-                                .map(|_| ())
-                                .map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteResource", e))
+                                .map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteMethod", e))
                         })
-                        .await,
-                    )?,
-                    "method" => {
-                        let (resource_id, method) = r.physical_id.split_once('/').unwrap_or_default();
-                        ignore_missing(
-                            retrying(|| async {
-                                c.apigateway
-                                    .delete_method()
-                                    .rest_api_id(&api_id)
-                                    .resource_id(resource_id)
-                                    .http_method(method)
-                                    .send()
-                                    .await
-                                    .map(|_| ())
-                                    .map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteMethod", e))
-                            })
-                            .await,
-                        )?
+                        .await?
                     }
                     _ => {}
                 }
@@ -853,6 +812,19 @@ impl<'a> Executor<'a> {
                 self.clients.s3.delete_object().bucket(bucket).key(&key).send().await.map_err(|e| AwsError::from_sdk(id, "s3:DeleteObject", e))?;
             }
         }
+    }
+}
+
+/// Run a deleting call with retries; an object already gone is fine.
+async fn gone<T, F, Fut>(call: F) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    match retrying(call).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::build::{self, BuildOptions};
-use crate::cli::{Cli, Command, OutputFormat, StackArgs, StageArgs, Target};
+use crate::cloud;
+use crate::cli::{BuildArgs, Cli, Command, OutputFormat, StackArgs, StageArgs, Target};
 use crate::diag::Diagnostics;
 use crate::stack::{self, Selection, Stack};
 
@@ -84,11 +85,26 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             };
             build_and_report(&ctx, &loaded, &opts)
         }
-        Command::Plan { stacks, stage } => not_yet(&ctx, "plan", &stacks, Some(&stage)),
-        Command::Deploy { stacks, stage, .. } => not_yet(&ctx, "deploy", &stacks, Some(&stage)),
-        Command::Invoke { stacks, stage, .. } => not_yet(&ctx, "invoke", &stacks, Some(&stage)),
-        Command::Destroy { stacks, stage, .. } => not_yet(&ctx, "destroy", &stacks, Some(&stage)),
-        Command::Status { stacks, stage } => not_yet(&ctx, "status", &stacks, Some(&stage)),
+        Command::Plan { stacks, stage } => {
+            let target = on_aws(&ctx, "plan", &stacks, &stage)?;
+            cloud::plan_or_deploy(&ctx, &target, &BuildArgs::default(), true)
+        }
+        Command::Deploy { stacks, stage, build, dry_run } => {
+            let target = on_aws(&ctx, "deploy", &stacks, &stage)?;
+            cloud::plan_or_deploy(&ctx, &target, &build, dry_run)
+        }
+        Command::Invoke { function, stacks, stage, data, event, http, log } => {
+            let target = on_aws(&ctx, "invoke", &stacks, &stage)?;
+            cloud::invoke(&ctx, &target, cloud::InvokeArgs { function, data, event, http, log })
+        }
+        Command::Destroy { stacks, stage, discover, yes } => {
+            let target = on_aws(&ctx, "destroy", &stacks, &stage)?;
+            cloud::destroy(&ctx, &target, discover, yes)
+        }
+        Command::Status { stacks, stage } => {
+            let target = on_aws(&ctx, "status", &stacks, &stage)?;
+            cloud::status(&ctx, &target)
+        }
         Command::Serve { stacks, .. } => not_yet(&ctx, "serve", &stacks, None),
     }
 }
@@ -227,6 +243,43 @@ fn aws_credentials_hint() -> Option<String> {
         return Some(config.display().to_string());
     }
     None
+}
+
+/// The stacks and stage a cloud command works on, once the target is known to be AWS.
+pub struct AwsTarget {
+    pub stacks: Vec<Stack>,
+    pub stage: String,
+}
+
+fn on_aws(ctx: &Context, command: &str, stacks: &StackArgs, stage: &StageArgs) -> Result<AwsTarget, Failure> {
+    let (target, why) = resolve_target(stage.target);
+    ctx.note(format!("target: {} ({why})", match target { Target::Aws => "aws", Target::Local => "local" }));
+    crate::naming::check_stage(&stage.stage).map_err(Failure::User)?;
+    let loaded = load_all(ctx, stacks, &stage.stage)?;
+    if target == Target::Local {
+        return Err(Failure::Operation(format!(
+            "`stackctl {command} --target local` is not implemented yet (the local cloud comes next)\n  hint: use `--target aws` with AWS credentials, or AWS_ENDPOINT_URL pointing at an emulator"
+        )));
+    }
+    Ok(AwsTarget { stacks: loaded, stage: stage.stage.clone() })
+}
+
+pub(crate) fn json_out(ctx: &Context) -> bool {
+    ctx.json()
+}
+
+pub(crate) fn build_for(ctx: &Context, stacks: &[Stack], build: &BuildArgs) -> Result<Vec<build::Artifact>, Failure> {
+    let opts = BuildOptions {
+        host: false,
+        allow_zigbuild: !build.no_zigbuild,
+        verbose: ctx.verbose > 0,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let mut all = Vec::new();
+    for s in stacks {
+        all.extend(build::build_stack(s, &opts).map_err(|e| Failure::Operation(e.to_string()))?);
+    }
+    Ok(all)
 }
 
 fn not_yet(ctx: &Context, command: &str, stacks: &StackArgs, stage: Option<&StageArgs>) -> Result<(), Failure> {

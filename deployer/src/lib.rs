@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod build;
+pub mod cloud;
 pub mod cli;
 pub mod commands;
 pub mod diag;

@@ -252,3 +252,24 @@ async fn resources_deleted_by_hand_are_recreated() {
     assert_eq!(cfg.handler(), Some("bootstrap"));
     assert!(e.clients.lambda.get_policy().function_name("paraphrase-production-paraphrase").send().await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_discover_finds_the_stage_by_tags_without_state() {
+    let e = env().await;
+    let s = load("car-search", "production");
+    let other = load("car-search", "staging");
+    deploy(&e, &s, "production", "v1").await;
+    deploy(&e, &other, "staging", "v1").await;
+    // The state file is lost.
+    std::fs::remove_file(stackctl::engine::state::path(e.project.path(), "car-search", "production")).unwrap();
+    let found = stackctl::engine::discover::find(&e.clients, "car-search", "production").await.unwrap();
+    let kinds: Vec<&str> = found.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "function").count(), 2, "{found:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "role").count(), 2, "{found:?}");
+    assert!(kinds.contains(&"bucket") && kinds.contains(&"rest_api"), "{found:?}");
+    let deleted = stackctl::engine::discover::destroy_by_tags(&e.clients, "car-search", "production", false).await.unwrap();
+    assert_eq!(deleted, 6);
+    nothing_of_stage_remains(&e.clients, "production").await;
+    // The other stage is untouched.
+    assert_eq!(stackctl::engine::discover::find(&e.clients, "car-search", "staging").await.unwrap().len(), 6);
+}

@@ -1,7 +1,10 @@
 //! `stackctl build` end to end on a tiny fixture workspace: reproducible zips,
 //! recorded sha256 and size, and the glibc guard.
 
+mod support;
+
 use std::io::Read;
+use support::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -79,21 +82,4 @@ fn a_compile_error_shows_cargos_output_and_fails() {
     assert!(stderr.contains("cargo failed building hello"), "{stderr}");
     assert!(stderr.contains("mismatched types"), "cargo's diagnostics are shown: {stderr}");
     assert!(!ws.path().join("target/lambda/hello/hello/bootstrap.zip").exists());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == "Cargo.lock" {
-            continue;
-        }
-        let dest = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }

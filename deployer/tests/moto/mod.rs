@@ -1,3 +1,5 @@
+#![allow(dead_code)] // each test binary uses part of the harness
+
 //! Test harness: a real AWS emulator (moto server) on a free loopback port, one
 //! per test, stopped when the test ends; and a reader of moto's request recorder.
 

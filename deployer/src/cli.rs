@@ -66,6 +66,11 @@ pub struct StageArgs {
     /// configured, else `local`.
     #[arg(long, short = 't', env = "STACKCTL_TARGET", value_enum)]
     pub target: Option<Target>,
+
+    /// Keep state (and the deploy lock) in this S3 bucket, shared by a team,
+    /// instead of what the stack file says (default: `.stackctl/` locally).
+    #[arg(long, env = "STACKCTL_STATE_BUCKET", value_name = "BUCKET")]
+    pub state_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

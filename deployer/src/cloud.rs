@@ -71,11 +71,20 @@ pub fn plan_or_deploy(ctx: &Context, target: &AwsTarget, build: &BuildArgs, dry_
     Ok(())
 }
 
+/// The recorded state of a stage, from the stack's state backend.
+fn recorded(ctx: &Context, rt: &tokio::runtime::Runtime, stack: &crate::stack::Stack, stage: &str) -> Result<Option<state::State>, Failure> {
+    rt.block_on(async {
+        let clients = Clients::from_env(stack.region.as_deref()).await;
+        deploy::recorded(&clients, stack, stage, &ctx.project).await
+    })
+    .map_err(failure)
+}
+
 pub fn status(ctx: &Context, target: &AwsTarget) -> Result<(), Failure> {
     let mut reports = Vec::new();
+    let rt = runtime()?;
     for stack in &target.stacks {
-        let path = state::path(&ctx.project, &stack.name, &target.stage);
-        let recorded = state::load(&path, &stack.name, &target.stage).map_err(|e| Failure::User(e.to_string()))?;
+        let recorded = recorded(ctx, &rt, stack, &target.stage)?;
         let outputs = recorded.as_ref().map(deploy::outputs).unwrap_or_default();
         if json_out(ctx) {
             reports.push(json!({ "stack": stack.name, "stage": target.stage, "deployed": recorded.is_some(), "outputs": outputs }));
@@ -162,12 +171,11 @@ pub fn invoke(ctx: &Context, target: &AwsTarget, args: InvokeArgs) -> Result<(),
         let hint = crate::diag::did_you_mean(function, names.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("functions: {}", names.join(", ")));
         return Err(Failure::User(format!("no function `{function}` in the selected stacks\n  hint: {hint}")));
     };
-    let path = state::path(&ctx.project, &stack.name, &target.stage);
-    let recorded = state::load(&path, &stack.name, &target.stage).map_err(|e| Failure::User(e.to_string()))?;
+    let rt = runtime()?;
+    let recorded = recorded(ctx, &rt, stack, &target.stage)?;
     let Some(name) = recorded.as_ref().and_then(|r| deploy::function_physical(r, function)) else {
         return Err(Failure::User(format!("stage `{}` of stack `{}` is not deployed\n  hint: run `stackctl deploy --stage {}` first", target.stage, stack.name, target.stage)));
     };
-    let rt = runtime()?;
     let out = rt.block_on(async {
         let clients = Clients::from_env(stack.region.as_deref()).await;
         let mut req = clients.lambda.invoke().function_name(&name).payload(aws_sdk_lambda::primitives::Blob::new(payload.into_bytes()));
@@ -196,9 +204,9 @@ pub fn invoke(ctx: &Context, target: &AwsTarget, args: InvokeArgs) -> Result<(),
 
 fn invoke_http(ctx: &Context, target: &AwsTarget, method: &str, path: &str, payload: &str) -> Result<(), Failure> {
     let mut url = None;
+    let rt = runtime()?;
     for stack in &target.stacks {
-        let p = state::path(&ctx.project, &stack.name, &target.stage);
-        if let Some(r) = state::load(&p, &stack.name, &target.stage).map_err(|e| Failure::User(e.to_string()))? {
+        if let Some(r) = recorded(ctx, &rt, stack, &target.stage)? {
             let serves = stack.api.as_ref().is_some_and(|a| a.routes.iter().any(|r| path.split('?').next() == Some(r.path.as_str())));
             if serves {
                 url = deploy::outputs(&r).get("url").cloned();

@@ -255,7 +255,12 @@ fn on_aws(ctx: &Context, command: &str, stacks: &StackArgs, stage: &StageArgs) -
     let (target, why) = resolve_target(stage.target);
     ctx.note(format!("target: {} ({why})", match target { Target::Aws => "aws", Target::Local => "local" }));
     crate::naming::check_stage(&stage.stage).map_err(Failure::User)?;
-    let loaded = load_all(ctx, stacks, &stage.stage)?;
+    let mut loaded = load_all(ctx, stacks, &stage.stage)?;
+    if let Some(bucket) = &stage.state_bucket {
+        for s in &mut loaded {
+            s.state = crate::stack::model::StateConfig { backend: crate::stack::model::StateBackend::S3, bucket: Some(bucket.clone()), prefix: "stackctl/".into() };
+        }
+    }
     if target == Target::Local {
         return Err(Failure::Operation(format!(
             "`stackctl {command} --target local` is not implemented yet (the local cloud comes next)\n  hint: use `--target aws` with AWS credentials, or AWS_ENDPOINT_URL pointing at an emulator"

@@ -273,3 +273,66 @@ async fn destroy_discover_finds_the_stage_by_tags_without_state() {
     // The other stage is untouched.
     assert_eq!(stackctl::engine::discover::find(&e.clients, "car-search", "staging").await.unwrap().len(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_backend_keeps_state_in_the_bucket_and_locks_the_stage() {
+    let e = env().await;
+    e.clients
+        .s3
+        .create_bucket()
+        .bucket("team-state")
+        .create_bucket_configuration(aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1).build())
+        .send()
+        .await
+        .unwrap();
+    let mut s = load("paraphrase", "production");
+    s.state = stack::model::StateConfig { backend: stack::model::StateBackend::S3, bucket: Some("team-state".into()), prefix: "stackctl/".into() };
+    deploy(&e, &s, "production", "v1").await;
+    let obj = e.clients.s3.get_object().bucket("team-state").key("stackctl/paraphrase/production.json").send().await.unwrap();
+    let body = obj.body.collect().await.unwrap().into_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert!(v["resources"]["function/paraphrase"].is_object());
+
+    // Another machine (a fresh project directory, no local state) sees the same state.
+    let other = tempfile::tempdir().unwrap();
+    let arts = artifacts(&s, e.zips.path(), "v1");
+    let again = deploy::deploy(&e.clients, &s, "production", &arts, other.path(), &Options::default()).await.unwrap();
+    assert!(again.plan.is_empty(), "{}", stackctl::engine::plan::render(&again.plan));
+
+    // While one deploy holds the lock, a second fails at once naming the holder.
+    let lock = stackctl::engine::lock::Lock::acquire(
+        stackctl::engine::lock::Backend::S3 { clients: e.clients.clone(), bucket: "team-state".into(), key: "stackctl/paraphrase/production.lock".into() },
+        "paraphrase",
+        "production",
+        "alice@laptop pid 42 (deploy, since unix time 1)",
+    )
+    .await
+    .unwrap();
+    let err = deploy::deploy(&e.clients, &s, "production", &arts, other.path(), &Options::default()).await.unwrap_err().to_string();
+    assert!(err.contains("locked by another deploy: alice@laptop pid 42"), "{err}");
+    assert!(err.contains("s3://team-state/stackctl/paraphrase/production.lock"), "{err}");
+    lock.release().await;
+    let out = deploy::destroy(&e.clients, &s, "production", other.path(), &Options::default()).await.unwrap();
+    assert!(out.state.resources.is_empty());
+    assert!(e.clients.s3.get_object().bucket("team-state").key("stackctl/paraphrase/production.json").send().await.is_err());
+    nothing_of_stage_remains(&e.clients, "production").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_deploys_of_one_stage_exactly_one_proceeds() {
+    let e = env().await;
+    let s = load("paraphrase", "production");
+    let arts = artifacts(&s, e.zips.path(), "v1");
+    let opts = Options::default();
+    let (a, b) = tokio::join!(
+        deploy::deploy(&e.clients, &s, "production", &arts, e.project.path(), &opts),
+        deploy::deploy(&e.clients, &s, "production", &arts, e.project.path(), &opts),
+    );
+    let (ok, err) = match (a, b) {
+        (Ok(o), Err(e)) | (Err(e), Ok(o)) => (o, e),
+        (a, b) => panic!("exactly one must proceed: {:?} / {:?}", a.map(|o| o.plan.steps.len()), b.map(|o| o.plan.steps.len())),
+    };
+    assert!(ok.state.resources.len() >= 8);
+    assert!(err.to_string().contains("locked by another deploy"), "{err}");
+}

@@ -28,6 +28,8 @@ pub struct Executor<'a> {
     pub ctx: &'a Context,
     pub desired: &'a Desired,
     pub state_path: PathBuf,
+    /// The team backend: the state is also written to this S3 object after every step.
+    pub remote: Option<(String, String)>,
     state: Mutex<State>,
     /// Test hook: fail (without calling AWS) the step that would be the N+1th to run.
     pub fail_after: Option<usize>,
@@ -48,7 +50,7 @@ pub enum ApplyError {
 
 impl<'a> Executor<'a> {
     pub fn new(clients: &'a Clients, ctx: &'a Context, desired: &'a Desired, state: State, state_path: PathBuf) -> Executor<'a> {
-        Executor { clients, ctx, desired, state_path, state: Mutex::new(state), fail_after: None, done: Mutex::new(0), progress: false }
+        Executor { clients, ctx, desired, state_path, remote: None, state: Mutex::new(state), fail_after: None, done: Mutex::new(0), progress: false }
     }
 
     pub fn state(&self) -> State {
@@ -85,7 +87,7 @@ impl<'a> Executor<'a> {
                 if let Some(r) = recorded {
                     self.delete(&step.id, &r).await?;
                 }
-                self.record(&step.id, None)?;
+                self.record(&step.id, None).await?;
             }
             Action::Create | Action::Update | Action::Replace => {
                 let node = self.desired.get(&step.id).ok_or_else(|| ApplyError::Internal(format!("{} is not desired", step.id)))?;
@@ -96,7 +98,7 @@ impl<'a> Executor<'a> {
                 }
                 let update = step.action == Action::Update;
                 let recorded = self.apply_node(node, update).await?;
-                self.record(&step.id, Some(recorded))?;
+                self.record(&step.id, Some(recorded)).await?;
             }
             Action::NoOp => {}
         }
@@ -129,15 +131,23 @@ impl<'a> Executor<'a> {
         r.outputs.get(key).cloned().ok_or_else(|| ApplyError::Internal(format!("{id} has no `{key}` recorded")))
     }
 
-    fn record(&self, id: &str, value: Option<Recorded>) -> Result<(), ApplyError> {
-        let mut st = self.state.lock().expect("lock");
-        match value {
-            Some(v) => st.resources.insert(id.to_owned(), v),
-            None => st.resources.remove(id),
+    async fn record(&self, id: &str, value: Option<Recorded>) -> Result<(), ApplyError> {
+        let snapshot = {
+            let mut st = self.state.lock().expect("lock");
+            match value {
+                Some(v) => st.resources.insert(id.to_owned(), v),
+                None => st.resources.remove(id),
+            };
+            st.account = Some(self.ctx.account.clone());
+            st.region = Some(self.ctx.region.clone());
+            // Saved under the lock: concurrent steps never write an older snapshot last.
+            state::save(&self.state_path, &st).map_err(|source| ApplyError::State { path: self.state_path.clone(), source })?;
+            st.clone()
         };
-        st.account = Some(self.ctx.account.clone());
-        st.region = Some(self.ctx.region.clone());
-        state::save(&self.state_path, &st).map_err(|source| ApplyError::State { path: self.state_path.clone(), source })
+        if let Some((bucket, key)) = &self.remote {
+            put_state(self.clients, bucket, key, &snapshot).await?;
+        }
+        Ok(())
     }
 
     fn recorded_for(node: &Node, physical_id: String, arn: Option<String>, outputs: BTreeMap<String, String>) -> Recorded {
@@ -437,7 +447,7 @@ impl<'a> Executor<'a> {
                 // Record at once: a crash before the root lookup must not orphan the API.
                 let mut outputs = BTreeMap::new();
                 outputs.insert("endpoint".into(), endpoint.clone());
-                self.record(id, Some(Self::recorded_for(node, api_id.clone(), None, outputs.clone())))?;
+                self.record(id, Some(Self::recorded_for(node, api_id.clone(), None, outputs.clone()))).await?;
                 let resources = retrying(|| async {
                     c.apigateway.get_resources().rest_api_id(&api_id).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:GetResources", e))
                 })
@@ -813,6 +823,25 @@ impl<'a> Executor<'a> {
             }
         }
     }
+}
+
+/// Write the state to the S3 backend.
+pub async fn put_state(clients: &Clients, bucket: &str, key: &str, state: &State) -> Result<(), AwsError> {
+    let body = serde_json::to_vec_pretty(state).unwrap_or_default();
+    retrying(|| async {
+        clients
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.clone().into())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&format!("state s3://{bucket}/{key}"), "s3:PutObject", e))
+    })
+    .await?;
+    Ok(())
 }
 
 /// Run a deleting call with retries; an object already gone is fine.

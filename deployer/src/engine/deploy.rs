@@ -15,6 +15,8 @@ use crate::stack::Stack;
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error(transparent)]
+    Lock(#[from] super::lock::LockError),
+    #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
@@ -147,10 +149,69 @@ pub async fn observe(clients: &Clients, recorded: &State) -> BTreeMap<String, Li
     live
 }
 
-/// Plan (and unless `dry_run`, apply) the deploy of `stack` to `stage`.
+/// Where a stage's state and deploy lock live: a file under `.stackctl/` (the
+/// local cache, always written), plus the S3 object of the team backend.
+pub struct StateLocation {
+    pub local: std::path::PathBuf,
+    pub remote: Option<(String, String)>,
+}
+
+impl StateLocation {
+    pub fn of(stack: &Stack, stage: &str, project: &Path) -> StateLocation {
+        let local = state::path(project, &stack.name, stage);
+        let remote = match (stack.state.backend, &stack.state.bucket) {
+            (crate::stack::model::StateBackend::S3, Some(bucket)) => {
+                Some((bucket.clone(), format!("{}{}/{stage}.json", stack.state.prefix, stack.name)))
+            }
+            _ => None,
+        };
+        StateLocation { local, remote }
+    }
+
+    fn lock(&self, clients: &Clients) -> super::lock::Backend {
+        match &self.remote {
+            Some((bucket, key)) => super::lock::Backend::S3 { clients: clients.clone(), bucket: bucket.clone(), key: key.replace(".json", ".lock") },
+            None => super::lock::Backend::Local(self.local.with_extension("lock")),
+        }
+    }
+}
+
+/// The recorded state of a stage, from its backend.
+pub async fn recorded(clients: &Clients, stack: &Stack, stage: &str, project: &Path) -> Result<Option<State>, DeployError> {
+    let loc = StateLocation::of(stack, stage, project);
+    let Some((bucket, key)) = &loc.remote else {
+        return Ok(state::load(&loc.local, &stack.name, stage)?);
+    };
+    match clients.s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => {
+            let bytes = o.body.collect().await.map_err(|e| DeployError::Input(format!("reading s3://{bucket}/{key}: {e}")))?.into_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            Ok(Some(state::parse(&text, Path::new(&format!("s3://{bucket}/{key}")), &stack.name, stage)?))
+        }
+        Err(e) => {
+            let err = AwsError::from_sdk(&format!("state s3://{bucket}/{key}"), "s3:GetObject", e);
+            if err.kind == ErrorKind::NotFound { Ok(None) } else { Err(err.into()) }
+        }
+    }
+}
+
+/// Plan (and unless `dry_run`, apply) the deploy of `stack` to `stage`, holding
+/// the stage's deploy lock while it applies.
 pub async fn deploy(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &Options) -> Result<Outcome, DeployError> {
-    let path = state::path(project, &stack.name, stage);
-    let recorded = state::load(&path, &stack.name, stage)?;
+    if opts.dry_run {
+        return deploy_locked(clients, stack, stage, artifacts, project, opts).await;
+    }
+    let loc = StateLocation::of(stack, stage, project);
+    let lock = super::lock::Lock::acquire(loc.lock(clients), &stack.name, stage, &super::lock::holder("deploy")).await?;
+    let result = deploy_locked(clients, stack, stage, artifacts, project, opts).await;
+    lock.release().await;
+    result
+}
+
+async fn deploy_locked(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &Options) -> Result<Outcome, DeployError> {
+    let loc = StateLocation::of(stack, stage, project);
+    let path = loc.local.clone();
+    let recorded = recorded(clients, stack, stage, project).await?;
     let ctx = context(clients, stack, stage, recorded.as_ref()).await?;
     if let Some(r) = &recorded
         && r.account.as_deref().is_some_and(|a| a != ctx.account)
@@ -173,6 +234,7 @@ pub async fn deploy(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[
         return Ok(Outcome { plan, state: current });
     }
     let mut exec = Executor::new(clients, &ctx, &desired, current, path);
+    exec.remote = loc.remote.clone();
     exec.progress = opts.progress;
     exec.fail_after = opts.fail_after;
     let state = exec.run(&plan).await?;
@@ -182,8 +244,16 @@ pub async fn deploy(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[
 /// Delete every recorded resource of the stage, in reverse dependency order, then
 /// remove the state file.
 pub async fn destroy(clients: &Clients, stack: &Stack, stage: &str, project: &Path, opts: &Options) -> Result<Outcome, DeployError> {
-    let path = state::path(project, &stack.name, stage);
-    let Some(recorded) = state::load(&path, &stack.name, stage)? else {
+    let loc = StateLocation::of(stack, stage, project);
+    let lock = super::lock::Lock::acquire(loc.lock(clients), &stack.name, stage, &super::lock::holder("destroy")).await?;
+    let result = destroy_locked(clients, stack, stage, project, &loc, opts).await;
+    lock.release().await;
+    result
+}
+
+async fn destroy_locked(clients: &Clients, stack: &Stack, stage: &str, project: &Path, loc: &StateLocation, opts: &Options) -> Result<Outcome, DeployError> {
+    let path = loc.local.clone();
+    let Some(recorded) = recorded(clients, stack, stage, project).await? else {
         return Ok(Outcome { plan: Plan::default(), state: State::empty(&stack.name, stage, "aws") });
     };
     let ctx = Context {
@@ -198,11 +268,15 @@ pub async fn destroy(clients: &Clients, stack: &Stack, stage: &str, project: &Pa
         return Ok(Outcome { plan, state: recorded });
     }
     let mut exec = Executor::new(clients, &ctx, &empty, recorded, path.clone());
+    exec.remote = loc.remote.clone();
     exec.progress = opts.progress;
     exec.fail_after = opts.fail_after;
     let state = exec.run(&plan).await?;
     if state.resources.is_empty() {
         let _ = std::fs::remove_file(&path);
+        if let Some((bucket, key)) = &loc.remote {
+            let _ = clients.s3.delete_object().bucket(bucket).key(key).send().await;
+        }
     }
     Ok(Outcome { plan, state })
 }

@@ -6,5 +6,6 @@ pub mod apply;
 pub mod deploy;
 pub mod desired;
 pub mod discover;
+pub mod lock;
 pub mod plan;
 pub mod state;

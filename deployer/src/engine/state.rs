@@ -81,8 +81,13 @@ pub fn load(path: &Path, stack: &str, stage: &str) -> Result<Option<State>, Stat
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StateError::Io { path: path.into(), source: e }),
     };
+    parse(&text, path, stack, stage).map(Some)
+}
+
+/// Check and parse a state document; `path` names where it came from.
+pub fn parse(text: &str, path: &Path, stack: &str, stage: &str) -> Result<State, StateError> {
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| StateError::Corrupt { path: path.into(), why: e.to_string() })?;
+        serde_json::from_str(text).map_err(|e| StateError::Corrupt { path: path.into(), why: e.to_string() })?;
     let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
     match version {
         Some(v) if v == u64::from(SCHEMA_VERSION) => {}
@@ -99,7 +104,7 @@ pub fn load(path: &Path, stack: &str, stage: &str) -> Result<Option<State>, Stat
             found_stage: state.stage,
         });
     }
-    Ok(Some(state))
+    Ok(state)
 }
 
 /// Write atomically: a temporary file in the same directory, flushed, renamed.

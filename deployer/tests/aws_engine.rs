@@ -336,3 +336,25 @@ async fn two_concurrent_deploys_of_one_stage_exactly_one_proceeds() {
     assert!(ok.state.resources.len() >= 8);
     assert!(err.to_string().contains("locked by another deploy"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_uploaded_by_hand_is_drift_and_is_replaced() {
+    let e = env().await;
+    let s = load("paraphrase", "production");
+    deploy(&e, &s, "production", "v1").await;
+    let other = package::zip_bootstrap(b"hand-made").unwrap();
+    e.clients
+        .lambda
+        .update_function_code()
+        .function_name("paraphrase-production-paraphrase")
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(other))
+        .send()
+        .await
+        .unwrap();
+    let out = deploy(&e, &s, "production", "v1").await;
+    let changes: Vec<(&str, &str)> = out.plan.changes().map(|s| (s.id.as_str(), s.reason.as_str())).collect();
+    assert_eq!(changes, vec![("function/paraphrase", "changed outside stackctl (its code was replaced)")]);
+    let arts = artifacts(&s, e.zips.path(), "v1");
+    let cfg = e.clients.lambda.get_function_configuration().function_name("paraphrase-production-paraphrase").send().await.unwrap();
+    assert_eq!(cfg.code_sha256(), Some(arts[0].code_sha256.as_str()));
+}

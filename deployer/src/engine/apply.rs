@@ -334,7 +334,16 @@ impl<'a> Executor<'a> {
                     sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
                 };
                 let previous = self.recorded(&node.id);
-                let code_changed = previous.as_ref().and_then(|p| p.outputs.get("code_sha256")) != Some(code_sha256);
+                // Compared with the code AWS runs, not the record: a hand-made upload is repaired too.
+                let live_code = if update {
+                    c.lambda.get_function_configuration().function_name(name).send().await.ok().and_then(|cfg| cfg.code_sha256().map(str::to_owned))
+                } else {
+                    None
+                };
+                let code_changed = match &live_code {
+                    Some(live) => live != code_sha256,
+                    None => previous.as_ref().and_then(|p| p.outputs.get("code_sha256")) != Some(code_sha256),
+                };
                 let config_changed = previous.as_ref().and_then(|p| p.outputs.get("config_hash")) != Some(&config_hash);
                 let bytes = std::fs::read(zip).map_err(|e| ApplyError::Internal(format!("{id}: cannot read {}: {e}", zip.display())))?;
                 let mut exists = update;

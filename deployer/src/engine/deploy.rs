@@ -105,16 +105,20 @@ async fn deployed_parameter(clients: &Clients, stack: &Stack, stage: &str, param
 /// hand is recreated by the next apply.
 pub async fn observe(clients: &Clients, recorded: &State) -> BTreeMap<String, Live> {
     let checks = recorded.resources.iter().map(|(id, r)| async move {
-        let found: Result<(), AwsError> = match r.kind.as_str() {
-            "role" => clients.iam.get_role().role_name(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "iam:GetRole", e)),
-            "bucket" => clients.s3.head_bucket().bucket(&r.physical_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "s3:HeadBucket", e)),
+        let found: Result<Option<String>, AwsError> = match r.kind.as_str() {
+            "role" => clients.iam.get_role().role_name(&r.physical_id).send().await.map(|_| None).map_err(|e| AwsError::from_sdk(id, "iam:GetRole", e)),
+            "bucket" => clients.s3.head_bucket().bucket(&r.physical_id).send().await.map(|_| None).map_err(|e| AwsError::from_sdk(id, "s3:HeadBucket", e)),
+            // The code running must be the code recorded: a hand-made upload is drift.
             "function" => clients
                 .lambda
                 .get_function_configuration()
                 .function_name(&r.physical_id)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|cfg| match (cfg.code_sha256(), r.outputs.get("code_sha256")) {
+                    (Some(live), Some(ours)) if live != ours => Some("its code was replaced".to_string()),
+                    _ => None,
+                })
                 .map_err(|e| AwsError::from_sdk(id, "lambda:GetFunctionConfiguration", e)),
             "rest_api" => clients
                 .apigateway
@@ -122,12 +126,13 @@ pub async fn observe(clients: &Clients, recorded: &State) -> BTreeMap<String, Li
                 .rest_api_id(&r.physical_id)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|_| None)
                 .map_err(|e| AwsError::from_sdk(id, "apigateway:GetRestApi", e)),
-            _ => Ok(()),
+            _ => Ok(None),
         };
         let live = match found {
-            Ok(()) => Live::Present,
+            Ok(None) => Live::Present,
+            Ok(Some(why)) => Live::Drifted(why),
             Err(e) if e.kind == ErrorKind::NotFound => Live::Missing,
             // Cannot tell: trust the record rather than recreate on a transient error.
             Err(_) => Live::Present,
@@ -276,6 +281,15 @@ async fn destroy_locked(clients: &Clients, stack: &Stack, stage: &str, project: 
         let _ = std::fs::remove_file(&path);
         if let Some((bucket, key)) = &loc.remote {
             let _ = clients.s3.delete_object().bucket(bucket).key(key).send().await;
+        }
+        // Verify: nothing tagged with this stack and stage is left anywhere.
+        let left = super::discover::find(clients, &stack.name, stage).await?;
+        if !left.is_empty() {
+            let names: Vec<String> = left.iter().map(|(k, id)| format!("{k} {id}")).collect();
+            return Err(DeployError::Input(format!(
+                "destroy finished but these resources of stage `{stage}` remain: {}\n  hint: run `stackctl destroy --discover --stage {stage}` to remove them",
+                names.join(", ")
+            )));
         }
     }
     Ok(Outcome { plan, state })

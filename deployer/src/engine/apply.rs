@@ -36,7 +36,13 @@ pub struct Executor<'a> {
     done: Mutex<usize>,
     /// Progress lines on stderr.
     pub progress: bool,
+    /// API Gateway's control plane allows only a few requests per second per
+    /// account: its steps run at most this many at a time (retries handle the rest).
+    apigateway_slots: tokio::sync::Semaphore,
 }
+
+/// Concurrent API Gateway steps.
+const APIGATEWAY_CONCURRENCY: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -50,7 +56,18 @@ pub enum ApplyError {
 
 impl<'a> Executor<'a> {
     pub fn new(clients: &'a Clients, ctx: &'a Context, desired: &'a Desired, state: State, state_path: PathBuf) -> Executor<'a> {
-        Executor { clients, ctx, desired, state_path, remote: None, state: Mutex::new(state), fail_after: None, done: Mutex::new(0), progress: false }
+        Executor {
+            clients,
+            ctx,
+            desired,
+            state_path,
+            remote: None,
+            state: Mutex::new(state),
+            fail_after: None,
+            done: Mutex::new(0),
+            progress: false,
+            apigateway_slots: tokio::sync::Semaphore::new(APIGATEWAY_CONCURRENCY),
+        }
     }
 
     pub fn state(&self) -> State {
@@ -80,6 +97,12 @@ impl<'a> Executor<'a> {
             }
             *done += 1;
         }
+        let _slot = match step.kind {
+            "rest_api" | "api_resource" | "method" | "gateway_responses" | "deployment" => {
+                Some(self.apigateway_slots.acquire().await.map_err(|e| ApplyError::Internal(e.to_string()))?)
+            }
+            _ => None,
+        };
         let started = std::time::Instant::now();
         match step.action {
             Action::Delete => {

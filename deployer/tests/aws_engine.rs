@@ -358,3 +358,26 @@ async fn code_uploaded_by_hand_is_drift_and_is_replaced() {
     let cfg = e.clients.lambda.get_function_configuration().function_name("paraphrase-production-paraphrase").send().await.unwrap();
     assert_eq!(cfg.code_sha256(), Some(arts[0].code_sha256.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_edited_policy_or_memory_is_drift_and_is_repaired() {
+    let e = env().await;
+    let s = load("car-search", "production");
+    deploy(&e, &s, "production", "v1").await;
+    let role = "car-search-production-search-start";
+    let wide = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lambda:*","Resource":"*"}]}"#;
+    e.clients.iam.put_role_policy().role_name(role).policy_name("stackctl-function").policy_document(wide).send().await.unwrap();
+    e.clients.lambda.update_function_configuration().function_name("car-search-production-search-worker").memory_size(1024).send().await.unwrap();
+
+    let out = deploy(&e, &s, "production", "v1").await;
+    let changes: Vec<(&str, &str)> = out.plan.changes().map(|s| (s.id.as_str(), s.reason.as_str())).collect();
+    assert!(changes.contains(&("role/search-start", "changed outside stackctl (its inline policy was edited)")), "{changes:?}");
+    assert!(changes.contains(&("function/search-worker", "changed outside stackctl (its memory or timeout was changed)")), "{changes:?}");
+    assert_eq!(changes.len(), 2, "{changes:?}");
+
+    let p = e.clients.iam.get_role_policy().role_name(role).policy_name("stackctl-function").send().await.unwrap();
+    assert!(!decode(&p.policy_document).to_string().contains("lambda:*"));
+    let cfg = e.clients.lambda.get_function_configuration().function_name("car-search-production-search-worker").send().await.unwrap();
+    assert_eq!(cfg.memory_size(), Some(256));
+    assert!(deploy(&e, &s, "production", "v1").await.plan.is_empty());
+}

@@ -235,7 +235,9 @@ impl<'a> Executor<'a> {
                         .map_err(|e| AwsError::from_sdk(id, "iam:PutRolePolicy", e))
                 })
                 .await?;
-                Ok(Self::recorded_for(node, name.clone(), Some(arn), BTreeMap::new()))
+                let mut outputs = BTreeMap::new();
+                outputs.insert("policy_sha256".into(), policy_digest(&policy.to_string()));
+                Ok(Self::recorded_for(node, name.clone(), Some(arn), outputs))
             }
             Spec::Bucket { name, lifecycle } => {
                 if !update {
@@ -358,16 +360,14 @@ impl<'a> Executor<'a> {
                 };
                 let previous = self.recorded(&node.id);
                 // Compared with the code AWS runs, not the record: a hand-made upload is repaired too.
-                let live_code = if update {
-                    c.lambda.get_function_configuration().function_name(name).send().await.ok().and_then(|cfg| cfg.code_sha256().map(str::to_owned))
-                } else {
-                    None
-                };
+                let live = if update { c.lambda.get_function_configuration().function_name(name).send().await.ok() } else { None };
+                let live_code = live.as_ref().and_then(|cfg| cfg.code_sha256().map(str::to_owned));
+                let live_config_drifted = live.as_ref().is_some_and(|cfg| cfg.memory_size() != Some(*memory as i32) || cfg.timeout() != Some(*timeout as i32));
                 let code_changed = match &live_code {
                     Some(live) => live != code_sha256,
                     None => previous.as_ref().and_then(|p| p.outputs.get("code_sha256")) != Some(code_sha256),
                 };
-                let config_changed = previous.as_ref().and_then(|p| p.outputs.get("config_hash")) != Some(&config_hash);
+                let config_changed = live_config_drifted || previous.as_ref().and_then(|p| p.outputs.get("config_hash")) != Some(&config_hash);
                 let bytes = std::fs::read(zip).map_err(|e| ApplyError::Internal(format!("{id}: cannot read {}: {e}", zip.display())))?;
                 let mut exists = update;
                 if !update {
@@ -437,6 +437,8 @@ impl<'a> Executor<'a> {
                 let mut outputs = BTreeMap::new();
                 outputs.insert("code_sha256".into(), code_sha256.clone());
                 outputs.insert("config_hash".into(), config_hash);
+                outputs.insert("memory".into(), memory.to_string());
+                outputs.insert("timeout".into(), timeout.to_string());
                 Ok(Self::recorded_for(node, name.clone(), Some(self.function_arn(name)), outputs))
             }
             Spec::RestApi { name, endpoint } => {
@@ -855,6 +857,15 @@ impl<'a> Executor<'a> {
             }
         }
     }
+}
+
+/// Digest of a policy document in canonical form (keys sorted, no whitespace),
+/// so the document IAM hands back (URL-encoded, reformatted) compares equal.
+pub fn policy_digest(document: &str) -> String {
+    use sha2::Digest;
+    let decoded = percent_encoding::percent_decode_str(document).decode_utf8_lossy().into_owned();
+    let canonical = serde_json::from_str::<serde_json::Value>(&decoded).map(|v| v.to_string()).unwrap_or(decoded);
+    sha2::Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Write the state to the S3 backend.

@@ -106,7 +106,20 @@ async fn deployed_parameter(clients: &Clients, stack: &Stack, stage: &str, param
 pub async fn observe(clients: &Clients, recorded: &State) -> BTreeMap<String, Live> {
     let checks = recorded.resources.iter().map(|(id, r)| async move {
         let found: Result<Option<String>, AwsError> = match r.kind.as_str() {
-            "role" => clients.iam.get_role().role_name(&r.physical_id).send().await.map(|_| None).map_err(|e| AwsError::from_sdk(id, "iam:GetRole", e)),
+            // The inline policy must still be the one we wrote: a hand-edited grant is drift.
+            "role" => match clients.iam.get_role().role_name(&r.physical_id).send().await {
+                Err(e) => Err(AwsError::from_sdk(id, "iam:GetRole", e)),
+                Ok(_) => match clients.iam.get_role_policy().role_name(&r.physical_id).policy_name("stackctl-function").send().await {
+                    Ok(p) => Ok(match r.outputs.get("policy_sha256") {
+                        Some(ours) if *ours != super::apply::policy_digest(&p.policy_document) => Some("its inline policy was edited".to_string()),
+                        _ => None,
+                    }),
+                    Err(e) => {
+                        let err = AwsError::from_sdk(id, "iam:GetRolePolicy", e);
+                        if err.kind == ErrorKind::NotFound { Ok(Some("its inline policy was deleted".to_string())) } else { Err(err) }
+                    }
+                },
+            },
             "bucket" => clients.s3.head_bucket().bucket(&r.physical_id).send().await.map(|_| None).map_err(|e| AwsError::from_sdk(id, "s3:HeadBucket", e)),
             // The code running must be the code recorded: a hand-made upload is drift.
             "function" => clients
@@ -115,9 +128,15 @@ pub async fn observe(clients: &Clients, recorded: &State) -> BTreeMap<String, Li
                 .function_name(&r.physical_id)
                 .send()
                 .await
-                .map(|cfg| match (cfg.code_sha256(), r.outputs.get("code_sha256")) {
-                    (Some(live), Some(ours)) if live != ours => Some("its code was replaced".to_string()),
-                    _ => None,
+                .map(|cfg| {
+                    let differs = |key: &str, live: Option<String>| matches!((live, r.outputs.get(key)), (Some(l), Some(o)) if l != *o);
+                    if differs("code_sha256", cfg.code_sha256().map(str::to_owned)) {
+                        Some("its code was replaced".to_string())
+                    } else if differs("memory", cfg.memory_size().map(|m| m.to_string())) || differs("timeout", cfg.timeout().map(|t| t.to_string())) {
+                        Some("its memory or timeout was changed".to_string())
+                    } else {
+                        None
+                    }
                 })
                 .map_err(|e| AwsError::from_sdk(id, "lambda:GetFunctionConfiguration", e)),
             "rest_api" => clients

@@ -537,7 +537,7 @@ impl<'a> Executor<'a> {
                 let api_id = self.output("api", "id")?;
                 let fname = self.output(function, "id")?;
                 let method = if http_method == "ANY" { "*" } else { http_method.as_str() };
-                let source_arn = format!("arn:aws:execute-api:{}:{}:{api_id}/*/{method}{path}", self.ctx.region, self.ctx.account);
+                let source_arn = format!("arn:aws:execute-api:{}:{}:{api_id}/*/{method}{}", self.ctx.region, self.ctx.account, source_arn_path(path));
                 retrying(|| async {
                     let _ = c.lambda.remove_permission().function_name(&fname).statement_id(statement_id).send().await;
                     c.lambda
@@ -868,6 +868,12 @@ pub fn policy_digest(document: &str) -> String {
     sha2::Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The path part of an execute-api SourceArn: path parameters (`{id}`, `{proxy+}`)
+/// become `*`, since the ARN of a request carries the actual value.
+pub fn source_arn_path(path: &str) -> String {
+    path.split('/').map(|seg| if seg.starts_with('{') { "*" } else { seg }).collect::<Vec<_>>().join("/")
+}
+
 /// Write the state to the S3 backend.
 pub async fn put_state(clients: &Clients, bucket: &str, key: &str, state: &State) -> Result<(), AwsError> {
     let body = serde_json::to_vec_pretty(state).unwrap_or_default();
@@ -902,6 +908,17 @@ where
 
 /// Integration responses of a non-proxy Lambda method: status and the pattern
 /// matched against the function's error message.
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn source_arn_paths() {
+        assert_eq!(super::source_arn_path("/search"), "/search");
+        assert_eq!(super::source_arn_path("/cars/{id}/photos"), "/cars/*/photos");
+        assert_eq!(super::source_arn_path("/files/{path+}"), "/files/*");
+        assert_eq!(super::source_arn_path("/"), "/");
+    }
+}
+
 const NON_PROXY_RESPONSES: &[(&str, &str)] = &[
     ("200", ""),
     ("202", r#".*"status":202.*"#),

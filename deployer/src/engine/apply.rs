@@ -908,17 +908,6 @@ where
 
 /// Integration responses of a non-proxy Lambda method: status and the pattern
 /// matched against the function's error message.
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn source_arn_paths() {
-        assert_eq!(super::source_arn_path("/search"), "/search");
-        assert_eq!(super::source_arn_path("/cars/{id}/photos"), "/cars/*/photos");
-        assert_eq!(super::source_arn_path("/files/{path+}"), "/files/*");
-        assert_eq!(super::source_arn_path("/"), "/");
-    }
-}
-
 const NON_PROXY_RESPONSES: &[(&str, &str)] = &[
     ("200", ""),
     ("202", r#".*"status":202.*"#),
@@ -938,5 +927,16 @@ pub fn invoke_url(clients: &Clients, api_id: &str, region: &str, stage: &str) ->
     match &clients.endpoint {
         Some(endpoint) => format!("{}/restapis/{api_id}/{stage}/_user_request_", endpoint.trim_end_matches('/')),
         None => format!("https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn source_arn_paths() {
+        assert_eq!(super::source_arn_path("/search"), "/search");
+        assert_eq!(super::source_arn_path("/cars/{id}/photos"), "/cars/*/photos");
+        assert_eq!(super::source_arn_path("/files/{path+}"), "/files/*");
+        assert_eq!(super::source_arn_path("/"), "/");
     }
 }

@@ -138,6 +138,22 @@ pub enum Command {
         #[arg(long)]
         log: bool,
     },
+    /// Print the CloudFormation template (YAML) of a stage: the same resources,
+    /// names and policies the SDK engine creates.
+    Synth {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+        /// Account id to synthesize for without asking AWS (default: from the credentials).
+        #[arg(long)]
+        account: Option<String>,
+        /// Region to synthesize for (default: the AWS configuration's).
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Remove every resource of the stage.
     Destroy {
         #[command(flatten)]

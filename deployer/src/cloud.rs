@@ -235,3 +235,35 @@ fn invoke_http(ctx: &Context, target: &AwsTarget, method: &str, path: &str, payl
     println!("{body}");
     if status >= 400 { Err(Failure::Operation(format!("{method} {path} answered {status}"))) } else { Ok(()) }
 }
+
+/// `synth`: the CloudFormation template of each selected stack.
+pub fn synth(ctx: &Context, target: &AwsTarget, build: &BuildArgs, account: Option<String>, region: Option<String>) -> Result<(), Failure> {
+    let artifacts = build_for(ctx, &target.stacks, build)?;
+    let rt = runtime()?;
+    for stack in &target.stacks {
+        let deploy_ctx = rt
+            .block_on(async {
+                let clients = Clients::from_env(region.as_deref().or(stack.region.as_deref())).await;
+                let account = match &account {
+                    Some(a) => a.clone(),
+                    None => clients.account().await?,
+                };
+                let parameters = deploy::resolve_parameters(&clients, stack, &target.stage, None).await?;
+                Ok::<_, DeployError>(crate::engine::desired::Context { stage: target.stage.clone(), account, region: clients.region.clone(), parameters })
+            })
+            .map_err(failure)?;
+        let desired = crate::engine::desired::desired(stack, &artifacts, &deploy_ctx).map_err(Failure::User)?;
+        let keys = artifacts
+            .iter()
+            .filter(|a| a.stack == stack.name)
+            .map(|a| (format!("function/{}", a.function), crate::engine::cfn::artifact_key(&stack.name, &a.function, &a.sha256)))
+            .collect();
+        let template = crate::engine::cfn::synth(&desired, &deploy_ctx, &keys);
+        if json_out(ctx) {
+            println!("{}", serde_json::to_string_pretty(&template).unwrap_or_default());
+        } else {
+            print!("{}", crate::engine::cfn::to_yaml(&template));
+        }
+    }
+    Ok(())
+}

@@ -101,6 +101,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let target = on_aws(&ctx, "destroy", &stacks, &stage)?;
             cloud::destroy(&ctx, &target, discover, yes)
         }
+        Command::Synth { stacks, stage, build, account, region } => {
+            crate::naming::check_stage(&stage.stage).map_err(Failure::User)?;
+            let loaded = load_all(&ctx, &stacks, &stage.stage)?;
+            let target = AwsTarget { stacks: loaded, stage: stage.stage.clone() };
+            cloud::synth(&ctx, &target, &build, account, region)
+        }
         Command::Status { stacks, stage } => {
             let target = on_aws(&ctx, "status", &stacks, &stage)?;
             cloud::status(&ctx, &target)

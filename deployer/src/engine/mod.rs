@@ -3,6 +3,7 @@
 //! state format); nothing here touches the network.
 
 pub mod apply;
+pub mod cfn;
 pub mod deploy;
 pub mod desired;
 pub mod discover;

@@ -74,6 +74,12 @@ pub struct StageArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Sdk,
+    Cloudformation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Target {
     Aws,
     Local,
@@ -116,6 +122,10 @@ pub enum Command {
         /// Print the plan and stop.
         #[arg(long)]
         dry_run: bool,
+        /// `sdk` (direct API calls, the fast path) or `cloudformation` (a change set
+        /// on a CloudFormation stack). A stage belongs to the engine that deployed it.
+        #[arg(long, value_enum, default_value_t = Engine::Sdk)]
+        engine: Engine,
     },
     /// Invoke a deployed function (or call the deployed API with `--http`).
     Invoke {
@@ -166,6 +176,9 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// The engine that deployed the stage.
+        #[arg(long, value_enum, default_value_t = Engine::Sdk)]
+        engine: Engine,
     },
     /// Show the outputs of a deployed stage (URL, function names, bucket).
     Status {

@@ -106,7 +106,7 @@ pub fn status(ctx: &Context, target: &AwsTarget) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn destroy(ctx: &Context, target: &AwsTarget, discover: bool, yes: bool) -> Result<(), Failure> {
+pub fn destroy(ctx: &Context, target: &AwsTarget, discover: bool, yes: bool, cloudformation: bool) -> Result<(), Failure> {
     if !yes {
         if !std::io::stdin().is_terminal() {
             return Err(Failure::User(format!("destroying stage `{}` needs confirmation\n  hint: pass --yes", target.stage)));
@@ -122,7 +122,9 @@ pub fn destroy(ctx: &Context, target: &AwsTarget, discover: bool, yes: bool) -> 
     for stack in &target.stacks {
         let outcome = rt.block_on(async {
             let clients = Clients::from_env(stack.region.as_deref()).await;
-            if discover {
+            if cloudformation {
+                crate::engine::cfn_deploy::destroy(&clients, stack, &target.stage, &ctx.project, !json_out(ctx)).await.map(|_| 1)
+            } else if discover {
                 crate::engine::discover::destroy_by_tags(&clients, &stack.name, &target.stage, !json_out(ctx)).await.map_err(DeployError::from)
             } else {
                 deploy::destroy(&clients, stack, &target.stage, &ctx.project, &Options { progress: !json_out(ctx), ..Default::default() })
@@ -263,6 +265,36 @@ pub fn synth(ctx: &Context, target: &AwsTarget, build: &BuildArgs, account: Opti
             println!("{}", serde_json::to_string_pretty(&template).unwrap_or_default());
         } else {
             print!("{}", crate::engine::cfn::to_yaml(&template));
+        }
+    }
+    Ok(())
+}
+
+/// `deploy --engine cloudformation`: the change set is the plan.
+pub fn deploy_cloudformation(ctx: &Context, target: &AwsTarget, build: &BuildArgs, dry_run: bool) -> Result<(), Failure> {
+    let artifacts = build_for(ctx, &target.stacks, build)?;
+    let rt = runtime()?;
+    for stack in &target.stacks {
+        let outcome = rt
+            .block_on(async {
+                let clients = Clients::from_env(stack.region.as_deref()).await;
+                let opts = crate::engine::cfn_deploy::CfnOptions { dry_run, progress: !json_out(ctx), only_types: None };
+                crate::engine::cfn_deploy::deploy(&clients, stack, &target.stage, &artifacts, &ctx.project, &opts).await
+            })
+            .map_err(failure)?;
+        if json_out(ctx) {
+            println!("{}", json!({ "stack": stack.name, "stage": target.stage, "changes": outcome.changes, "status": outcome.status, "outputs": outcome.outputs }));
+            continue;
+        }
+        println!("stack `{}` stage `{}` (CloudFormation stack {})", stack.name, target.stage, crate::engine::cfn_deploy::stack_name(&stack.name, &target.stage));
+        if outcome.changes.is_empty() {
+            println!("change set: no changes");
+        }
+        for ch in &outcome.changes {
+            println!("  {:<8} {:<36} {:<32} {}", ch.action, ch.logical_id, ch.resource_type, if ch.replacement == "True" { "(replacement)" } else { "" });
+        }
+        if !dry_run && let Some(url) = outcome.outputs.get("InvokeUrl") {
+            println!("invoke URL: {url}");
         }
     }
     Ok(())

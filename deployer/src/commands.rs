@@ -89,17 +89,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let target = on_aws(&ctx, "plan", &stacks, &stage)?;
             cloud::plan_or_deploy(&ctx, &target, &BuildArgs::default(), true)
         }
-        Command::Deploy { stacks, stage, build, dry_run } => {
+        Command::Deploy { stacks, stage, build, dry_run, engine } => {
             let target = on_aws(&ctx, "deploy", &stacks, &stage)?;
-            cloud::plan_or_deploy(&ctx, &target, &build, dry_run)
+            match engine {
+                crate::cli::Engine::Sdk => cloud::plan_or_deploy(&ctx, &target, &build, dry_run),
+                crate::cli::Engine::Cloudformation => cloud::deploy_cloudformation(&ctx, &target, &build, dry_run),
+            }
         }
         Command::Invoke { function, stacks, stage, data, event, http, log } => {
             let target = on_aws(&ctx, "invoke", &stacks, &stage)?;
             cloud::invoke(&ctx, &target, cloud::InvokeArgs { function, data, event, http, log })
         }
-        Command::Destroy { stacks, stage, discover, yes } => {
+        Command::Destroy { stacks, stage, discover, yes, engine } => {
             let target = on_aws(&ctx, "destroy", &stacks, &stage)?;
-            cloud::destroy(&ctx, &target, discover, yes)
+            cloud::destroy(&ctx, &target, discover, yes, engine == crate::cli::Engine::Cloudformation)
         }
         Command::Synth { stacks, stage, build, account, region } => {
             crate::naming::check_stage(&stage.stage).map_err(Failure::User)?;

@@ -236,6 +236,7 @@ async fn deploy_locked(clients: &Clients, stack: &Stack, stage: &str, artifacts:
     let loc = StateLocation::of(stack, stage, project);
     let path = loc.local.clone();
     let recorded = recorded(clients, stack, stage, project).await?;
+    super::cfn_deploy::refuse_if_cloudformation(recorded.as_ref(), &stack.name, stage)?;
     let ctx = context(clients, stack, stage, recorded.as_ref()).await?;
     if let Some(r) = &recorded
         && r.account.as_deref().is_some_and(|a| a != ctx.account)
@@ -277,7 +278,9 @@ pub async fn destroy(clients: &Clients, stack: &Stack, stage: &str, project: &Pa
 
 async fn destroy_locked(clients: &Clients, stack: &Stack, stage: &str, project: &Path, loc: &StateLocation, opts: &Options) -> Result<Outcome, DeployError> {
     let path = loc.local.clone();
-    let Some(recorded) = recorded(clients, stack, stage, project).await? else {
+    let recorded = recorded(clients, stack, stage, project).await?;
+    super::cfn_deploy::refuse_if_cloudformation(recorded.as_ref(), &stack.name, stage)?;
+    let Some(recorded) = recorded else {
         return Ok(Outcome { plan: Plan::default(), state: State::empty(&stack.name, stage, "aws") });
     };
     let ctx = Context {

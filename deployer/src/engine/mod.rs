@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod cfn;
+pub mod cfn_deploy;
 pub mod deploy;
 pub mod desired;
 pub mod discover;

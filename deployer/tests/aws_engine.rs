@@ -2,49 +2,18 @@
 //! every resource is read back with the SDK's own calls.
 
 mod moto;
+mod support;
 
-use std::path::{Path, PathBuf};
 
 use moto::Moto;
+use support::{fake_artifacts as artifacts, load_stack as load};
 use stackctl::aws::Clients;
-use stackctl::build::{package, Artifact};
+use stackctl::build::package;
 use stackctl::engine::deploy::{self, Options};
 use stackctl::engine::plan::Action;
-use stackctl::stack::{self, model::Architecture, Stack};
+use stackctl::stack::{self, Stack};
 
 const REGION: &str = "eu-central-1";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn load(name: &str, stage: &str) -> Stack {
-    stack::load(&workspace().join(format!("stacks/{name}.yaml")), stage).unwrap()
-}
-
-/// Small zips standing in for the built functions (moto stores code, never runs it).
-fn artifacts(stack: &Stack, dir: &Path, version: &str) -> Vec<Artifact> {
-    stack
-        .functions
-        .iter()
-        .map(|f| {
-            let zip = package::zip_bootstrap(format!("#!{} {version}", f.name).as_bytes()).unwrap();
-            let path = dir.join(format!("{}-{}-{version}.zip", stack.name, f.name));
-            std::fs::write(&path, &zip).unwrap();
-            Artifact {
-                stack: stack.name.clone(),
-                function: f.name.clone(),
-                architecture: Architecture::X86_64,
-                zip: path,
-                sha256: package::sha256_hex(&zip),
-                code_sha256: package::code_sha256(&zip),
-                size: zip.len() as u64,
-                binary_size: 10,
-                glibc: None,
-            }
-        })
-        .collect()
-}
 
 struct Env {
     moto: Moto,

@@ -3,11 +3,11 @@
 //! change, and the two engines refusing each other's stages.
 
 mod moto;
+mod support;
 
-use std::path::{Path, PathBuf};
 
 use stackctl::aws::Clients;
-use stackctl::build::{package, Artifact};
+use support::{fake_artifacts as artifacts, load_stack as load};
 use stackctl::engine::cfn_deploy::{self, CfnOptions};
 use stackctl::engine::deploy;
 
@@ -17,35 +17,9 @@ fn moto_supported() -> CfnOptions {
     let types = ["AWS::IAM::Role", "AWS::S3::Bucket", "AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Resource"];
     CfnOptions { only_types: Some(types.map(String::from).to_vec()), ..Default::default() }
 }
-use stackctl::stack::{self, model::Architecture, Stack};
 
-fn load(name: &str, stage: &str) -> Stack {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    stack::load(&root.join(format!("stacks/{name}.yaml")), stage).unwrap()
-}
 
-fn artifacts(stack: &Stack, dir: &Path, version: &str) -> Vec<Artifact> {
-    stack
-        .functions
-        .iter()
-        .map(|f| {
-            let zip = package::zip_bootstrap(format!("#!{} {version}", f.name).as_bytes()).unwrap();
-            let path: PathBuf = dir.join(format!("{}-{version}.zip", f.name));
-            std::fs::write(&path, &zip).unwrap();
-            Artifact {
-                stack: stack.name.clone(),
-                function: f.name.clone(),
-                architecture: Architecture::X86_64,
-                zip: path,
-                sha256: package::sha256_hex(&zip),
-                code_sha256: package::code_sha256(&zip),
-                size: zip.len() as u64,
-                binary_size: 1,
-                glibc: None,
-            }
-        })
-        .collect()
-}
+
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudformation_engine_deploys_updates_one_function_and_destroys() {
@@ -91,4 +65,33 @@ async fn the_cloudformation_engine_refuses_a_stage_the_sdk_engine_owns() {
     deploy::deploy(&c, &s, "dev", &artifacts(&s, zips.path(), "v1"), project.path(), &deploy::Options::default()).await.unwrap();
     let err = cfn_deploy::deploy(&c, &s, "dev", &artifacts(&s, zips.path(), "v1"), project.path(), &moto_supported()).await.unwrap_err().to_string();
     assert!(err.contains("deployed with the `sdk` engine"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn car_search_deploys_through_cloudformation_and_reads_back() {
+    let m = moto::Moto::start();
+    let c = Clients::for_endpoint(&m.url, "eu-central-1").await;
+    let project = tempfile::tempdir().unwrap();
+    let zips = tempfile::tempdir().unwrap();
+    let s = load("car-search", "production");
+    let out = cfn_deploy::deploy(&c, &s, "production", &artifacts(&s, zips.path(), "v1"), project.path(), &moto_supported()).await.unwrap();
+    assert_eq!(out.status, "CREATE_COMPLETE");
+    let bucket = stackctl::naming::bucket_name("car-search", "production", "results", "123456789012", "eu-central-1");
+    assert!(c.s3.head_bucket().bucket(&bucket).send().await.is_ok());
+    let worker = c.lambda.get_function_configuration().function_name("car-search-production-search-worker").send().await.unwrap();
+    assert_eq!(worker.environment().unwrap().variables().unwrap()["RESULTS_BUCKET"], bucket);
+    assert_eq!(worker.memory_size(), Some(256));
+    let policy = c.iam.get_role_policy().role_name("car-search-production-search-start").policy_name("stackctl-function").send().await.unwrap();
+    let doc = percent_encoding::percent_decode_str(&policy.policy_document).decode_utf8().unwrap().into_owned();
+    assert!(doc.contains("car-search-production-search-worker") && !doc.contains("s3:"), "{doc}");
+    let apis = c.apigateway.get_rest_apis().send().await.unwrap();
+    let api = apis.items().iter().find(|a| a.name() == Some("car-search-production")).unwrap();
+    let resources = c.apigateway.get_resources().rest_api_id(api.id().unwrap()).send().await.unwrap();
+    assert!(resources.items().iter().any(|r| r.path() == Some("/search")));
+    // `status` and `invoke` read the stage's state whatever the engine.
+    let st = stackctl::engine::state::load(&stackctl::engine::state::path(project.path(), "car-search", "production"), "car-search", "production").unwrap().unwrap();
+    assert_eq!(st.engine, "cloudformation");
+    assert_eq!(deploy::function_physical(&st, "search-worker").as_deref(), Some("car-search-production-search-worker"));
+    cfn_deploy::destroy(&c, &s, "production", project.path(), false).await.unwrap();
+    assert!(c.s3.head_bucket().bucket(&bucket).send().await.is_err());
 }

@@ -1,3 +1,5 @@
+#![allow(dead_code)] // each test binary uses part of the helpers
+
 //! Helpers shared by the integration tests.
 
 use std::path::Path;
@@ -18,4 +20,35 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), dest).unwrap();
         }
     }
+}
+
+/// A stack of the workspace, validated for `stage`.
+pub fn load_stack(name: &str, stage: &str) -> stackctl::stack::Stack {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    stackctl::stack::load(&root.join(format!("stacks/{name}.yaml")), stage).unwrap()
+}
+
+/// Small zips standing in for the built functions (emulators store code, never run it).
+pub fn fake_artifacts(stack: &stackctl::stack::Stack, dir: &Path, version: &str) -> Vec<stackctl::build::Artifact> {
+    use stackctl::build::package;
+    stack
+        .functions
+        .iter()
+        .map(|f| {
+            let zip = package::zip_bootstrap(format!("#!{} {version}", f.name).as_bytes()).unwrap();
+            let path = dir.join(format!("{}-{}-{version}.zip", stack.name, f.name));
+            std::fs::write(&path, &zip).unwrap();
+            stackctl::build::Artifact {
+                stack: stack.name.clone(),
+                function: f.name.clone(),
+                architecture: stackctl::stack::model::Architecture::X86_64,
+                zip: path,
+                sha256: package::sha256_hex(&zip),
+                code_sha256: package::code_sha256(&zip),
+                size: zip.len() as u64,
+                binary_size: 10,
+                glibc: None,
+            }
+        })
+        .collect()
 }

@@ -208,9 +208,9 @@ fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, op
     if !status.success() {
         return Err(BuildError::Cargo { what, output: log });
     }
-    if opts.progress || opts.verbose {
-        eprintln!("built {what} in {:.1}s", started.elapsed().as_secs_f64());
-    }
+    // Cargo's own log is shown only on failure (or with -v); success is one line.
+    let compiled = log.lines().filter(|l| l.trim_start().starts_with("Compiling")).count();
+    eprintln!("built {what} in {:.1}s ({compiled} crates compiled)", started.elapsed().as_secs_f64());
 
     let mut found: Vec<(String, String, PathBuf)> = Vec::new();
     for line in json.lines() {

@@ -158,6 +158,7 @@ pub fn path_at(src: &str, line: u32, column: u32) -> Vec<String> {
     }
     let target = (line as usize, column.saturating_sub(1) as usize);
     let mut stack: Vec<Frame> = Vec::new();
+    let mut at_target: Option<(usize, Vec<String>)> = None;
     let snapshot = |stack: &[Frame]| -> Vec<String> {
         stack
             .iter()
@@ -181,6 +182,7 @@ pub fn path_at(src: &str, line: u32, column: u32) -> Vec<String> {
         let at_or_past = start >= target;
         match event {
             Event::Scalar(value, ..) => {
+                at_target = None;
                 let is_key = matches!(stack.last(), Some(Frame::Map { expect_key: true, .. }));
                 if is_key {
                     if let Some(Frame::Map { key, expect_key }) = stack.last_mut() {
@@ -200,13 +202,24 @@ pub fn path_at(src: &str, line: u32, column: u32) -> Vec<String> {
             // A block mapping starts on its first key: at exactly the target the
             // error is about that key, so step inside rather than stop.
             Event::MappingStart(..) if start > target => return snapshot(&stack),
-            Event::MappingStart(..) => stack.push(Frame::Map { key: None, expect_key: true }),
+            Event::MappingStart(..) => {
+                if start == target {
+                    // If this mapping closes before any key, the error is about it.
+                    at_target = Some((stack.len(), snapshot(&stack)));
+                }
+                stack.push(Frame::Map { key: None, expect_key: true });
+            }
             Event::SequenceStart(..) if at_or_past => return snapshot(&stack),
             Event::SequenceStart(..) => stack.push(Frame::Seq { index: 0 }),
             Event::MappingEnd | Event::SequenceEnd => {
                 // An end event sits on the next token (often the next key), so it
                 // never "contains" the location.
                 stack.pop();
+                if let Some((depth, path)) = &at_target
+                    && stack.len() == *depth
+                {
+                    return path.clone();
+                }
                 value_done(&mut stack);
             }
             Event::Alias(..) => {

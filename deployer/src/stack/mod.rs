@@ -25,10 +25,26 @@ pub enum Selection {
 
 /// Parse and validate one stack file for a stage.
 pub fn load(file: &Path, stage: &str) -> Result<Stack, Diagnostics> {
-    let src = std::fs::read_to_string(file).map_err(|e| {
+    let bytes = std::fs::read(file).map_err(|e| {
         Diagnostics(vec![Diagnostic::new(file, 0, 0, format!("cannot read the stack file: {e}"))
             .hint("check the path given with `-f` or `--stack`")])
     })?;
+    let src = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            // Point at the first byte that is not UTF-8.
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let text = String::from_utf8_lossy(good);
+            let line = text.matches('\n').count() as u32 + 1;
+            let column = text.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) as u32 + 1;
+            return Err(Diagnostics(vec![Diagnostic::new(file, line, column, "the stack file is not UTF-8 text")
+                .hint("save the file as UTF-8")]));
+        }
+    };
+    if src.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Err(Diagnostics(vec![Diagnostic::new(file, 1, 1, "the stack file is empty")
+            .hint("start it with `stack: NAME` and a `functions:` section (see `stackctl schema`)")]));
+    }
     let raw = load::parse(file, &src).map_err(|d| Diagnostics(vec![d]))?;
     let root = workspace_root(file);
     validate::validate(file, &src, &root, stage, raw).map_err(Diagnostics)

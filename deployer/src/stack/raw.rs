@@ -334,7 +334,8 @@ pub struct Api {
     #[serde(default)]
     pub cors: Option<CorsConfig>,
     /// Resource paths (starting with `/`) and their methods.
-    pub routes: Entries<Route>,
+    #[schemars(with = "Entries<Route>")]
+    pub routes: Spanned<Entries<Route>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

@@ -312,8 +312,9 @@ fn buckets(c: &mut Checker, raw: &raw::Entries<raw::Bucket>) -> Vec<model::Bucke
 }
 
 fn api(c: &mut Checker, stack: &str, a: &raw::Api, functions: &[&str]) -> model::Api {
-    if a.routes.is_empty() {
-        c.at_loc(0, 0, "the API declares no route", "add a route under `api.routes`, e.g. `/paraphrase:`");
+    if a.routes.value.is_empty() {
+        let at = a.routes.referenced;
+        c.at_loc(at.line(), at.column(), "the API declares no route", "add a route under `api.routes`, e.g. `/paraphrase:`");
     }
     let cors_cfg = a.cors.as_ref();
     let cors = model::Cors {
@@ -325,7 +326,7 @@ fn api(c: &mut Checker, stack: &str, a: &raw::Api, functions: &[&str]) -> model:
     // path parameters anonymised, since `/cars/{id}` and `/cars/{carId}` are one resource slot.
     let mut shapes: BTreeMap<String, &Name> = BTreeMap::new();
     let mut routes = Vec::new();
-    for (path, route) in a.routes.iter() {
+    for (path, route) in a.routes.value.iter() {
         let normal = match check_path(&path.value) {
             Ok(n) => n,
             Err(why) => {

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod engine;
+pub mod local;
 pub mod naming;
 pub mod stack;

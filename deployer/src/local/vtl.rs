@@ -559,6 +559,25 @@ impl Parser {
         self.primary()
     }
 
+    /// A string literal at the cursor, opened by `q`; a doubled `q` stands for itself.
+    fn quoted(&mut self, q: char) -> Result<String, VtlError> {
+        self.i += 1;
+        let mut s = String::new();
+        while let Some(c) = self.peek(0) {
+            self.i += 1;
+            if c == q {
+                if self.peek(0) == Some(q) {
+                    s.push(q);
+                    self.i += 1;
+                    continue;
+                }
+                return Ok(s);
+            }
+            s.push(c);
+        }
+        self.err("unclosed string")
+    }
+
     fn primary(&mut self) -> Result<Expr, VtlError> {
         self.ws();
         let Some(c) = self.peek(0) else { return self.err("unexpected end of the template in an expression") };
@@ -584,40 +603,10 @@ impl Parser {
                 }
                 Ok(Expr::Ref(r))
             }
-            '\'' => {
-                self.i += 1;
-                let mut s = String::new();
-                while let Some(c) = self.peek(0) {
-                    self.i += 1;
-                    if c == '\'' {
-                        if self.peek(0) == Some('\'') {
-                            s.push('\'');
-                            self.i += 1;
-                            continue;
-                        }
-                        return Ok(Expr::Lit(Val::Str(s)));
-                    }
-                    s.push(c);
-                }
-                self.err("unclosed string")
-            }
+            '\'' => Ok(Expr::Lit(Val::Str(self.quoted('\'')?))),
             '"' => {
-                self.i += 1;
-                let mut s = String::new();
-                while let Some(c) = self.peek(0) {
-                    self.i += 1;
-                    if c == '"' {
-                        if self.peek(0) == Some('"') {
-                            s.push('"');
-                            self.i += 1;
-                            continue;
-                        }
-                        let nodes = Parser::new(&s).parse_block(&[])?.0;
-                        return Ok(Expr::Interp(nodes));
-                    }
-                    s.push(c);
-                }
-                self.err("unclosed string")
+                let s = self.quoted('"')?;
+                Ok(Expr::Interp(Parser::new(&s).parse_block(&[])?.0))
             }
             '[' => {
                 self.i += 1;

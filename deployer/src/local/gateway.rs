@@ -1,0 +1,356 @@
+//! API Gateway REST (v1) semantics without the network: route a request to a
+//! method of the stack, build the Lambda proxy event, turn a proxy result into an
+//! HTTP response, answer CORS preflight and unknown routes the way API Gateway
+//! does. The local server (issue #5) puts these behind a loopback listener.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::stack::model::{Api, Integration, Method, Route};
+
+/// A request as the local server received it.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest {
+    pub method: String,
+    /// Path without the query string, e.g. `/production/search`.
+    pub path: String,
+    /// Decoded query parameters, in order (repeated names kept).
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub source_ip: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What a request resolved to.
+#[derive(Debug)]
+pub enum Routed<'a> {
+    /// A method of the stack, with the matched resource and path parameters.
+    Method { route: &'a Route, method: &'a Method, path_params: BTreeMap<String, String> },
+    /// An OPTIONS request on a route with `cors: true`.
+    Preflight { route: &'a Route },
+    /// Answered by the gateway itself (unknown stage or route, method not defined).
+    Gateway(HttpResponse),
+}
+
+fn gateway_error(status: u16, message: &str, cors_origin: Option<&str>) -> HttpResponse {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string()), ("x-amzn-errortype".to_string(), error_type(status).into())];
+    if let Some(o) = cors_origin {
+        headers.push(("access-control-allow-origin".into(), o.into()));
+    }
+    HttpResponse { status, headers, body: json!({ "message": message }).to_string().into_bytes() }
+}
+
+fn error_type(status: u16) -> &'static str {
+    match status {
+        403 => "MissingAuthenticationTokenException",
+        404 => "NotFoundException",
+        _ => "InternalServerErrorException",
+    }
+}
+
+/// Match `segments` against a resource path; path parameters on success.
+fn match_path(resource: &str, segments: &[&str]) -> Option<BTreeMap<String, String>> {
+    let pattern: Vec<&str> = resource.split('/').filter(|s| !s.is_empty()).collect();
+    let mut params = BTreeMap::new();
+    for (i, p) in pattern.iter().enumerate() {
+        if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix("+}")) {
+            if i >= segments.len() {
+                return None;
+            }
+            params.insert(name.to_owned(), segments[i..].join("/"));
+            return Some(params);
+        }
+        let seg = segments.get(i)?;
+        match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => {
+                if seg.is_empty() {
+                    return None;
+                }
+                params.insert(name.to_owned(), percent_encoding::percent_decode_str(seg).decode_utf8_lossy().into_owned());
+            }
+            None if p != seg => return None,
+            None => {}
+        }
+    }
+    (pattern.len() == segments.len()).then_some(params)
+}
+
+/// Route a request for `stage`. Literal segments win over parameters, like API Gateway.
+pub fn route<'a>(api: &'a Api, stage: &str, req: &HttpRequest) -> Routed<'a> {
+    let cors = api.routes.iter().any(|r| r.cors).then_some(api.cors.allow_origin.as_str());
+    let mut parts = req.path.trim_start_matches('/').splitn(2, '/');
+    if parts.next() != Some(stage) {
+        // Unknown stage: API Gateway answers 403 Forbidden for it.
+        return Routed::Gateway(gateway_error(403, "Forbidden", cors));
+    }
+    let rest = parts.next().unwrap_or("");
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let mut candidates: Vec<(&Route, BTreeMap<String, String>)> =
+        api.routes.iter().filter_map(|r| match_path(&r.path, &segments).map(|p| (r, p))).collect();
+    // Most literal segments first.
+    candidates.sort_by_key(|(r, _)| std::cmp::Reverse(r.path.split('/').filter(|s| !s.starts_with('{') && !s.is_empty()).count()));
+    let Some((route, path_params)) = candidates.into_iter().next() else {
+        return Routed::Gateway(gateway_error(403, "Missing Authentication Token", cors));
+    };
+    let verb = req.method.to_ascii_uppercase();
+    if verb == "OPTIONS" && route.cors {
+        return Routed::Preflight { route };
+    }
+    let method = route.methods.iter().find(|m| m.http_method == verb).or_else(|| route.methods.iter().find(|m| m.http_method == "ANY"));
+    match method {
+        Some(method) => Routed::Method { route, method, path_params },
+        None => Routed::Gateway(gateway_error(403, "Missing Authentication Token", cors)),
+    }
+}
+
+/// The CORS preflight answer of a route (the MOCK integration's response).
+pub fn preflight(api: &Api, route: &Route) -> HttpResponse {
+    let mut methods: Vec<&str> = route.methods.iter().map(|m| m.http_method.as_str()).collect();
+    methods.push("OPTIONS");
+    let mut headers = vec![
+        ("access-control-allow-origin".to_string(), api.cors.allow_origin.clone()),
+        ("access-control-allow-headers".to_string(), api.cors.allow_headers.join(",")),
+        ("access-control-allow-methods".to_string(), methods.join(",")),
+    ];
+    if let Some(age) = api.cors.max_age {
+        headers.push(("access-control-max-age".into(), age.to_string()));
+    }
+    HttpResponse { status: 200, headers, body: Vec::new() }
+}
+
+fn is_text(headers: &[(String, String)]) -> bool {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .is_none_or(|(_, v)| v.starts_with("text/") || v.contains("json") || v.contains("xml") || v.contains("x-www-form-urlencoded") || v.contains("javascript"))
+}
+
+/// The Lambda proxy integration event (payload format 1.0).
+pub fn proxy_event(req: &HttpRequest, stage: &str, route: &Route, path_params: &BTreeMap<String, String>, api_id: &str, request_id: &str) -> Value {
+    let resource_path = route.path.clone();
+    let path = format!("/{}", req.path.trim_start_matches('/').split_once('/').map(|(_, p)| p).unwrap_or(""));
+    let single = |pairs: &[(String, String)]| -> Value {
+        if pairs.is_empty() {
+            return Value::Null;
+        }
+        let mut m = serde_json::Map::new();
+        for (k, v) in pairs {
+            m.insert(k.clone(), Value::String(v.clone()));
+        }
+        Value::Object(m)
+    };
+    let multi = |pairs: &[(String, String)]| -> Value {
+        if pairs.is_empty() {
+            return Value::Null;
+        }
+        let mut m: serde_json::Map<String, Value> = serde_json::Map::new();
+        for (k, v) in pairs {
+            if let Some(values) = m.entry(k.clone()).or_insert_with(|| json!([])).as_array_mut() {
+                values.push(Value::String(v.clone()));
+            }
+        }
+        Value::Object(m)
+    };
+    let text = is_text(&req.headers) && std::str::from_utf8(&req.body).is_ok();
+    let body = if req.body.is_empty() {
+        Value::Null
+    } else if text {
+        Value::String(String::from_utf8_lossy(&req.body).into_owned())
+    } else {
+        Value::String(base64::engine::general_purpose::STANDARD.encode(&req.body))
+    };
+    json!({
+        "resource": resource_path,
+        "path": path,
+        "httpMethod": req.method.to_ascii_uppercase(),
+        "headers": single(&req.headers),
+        "multiValueHeaders": multi(&req.headers),
+        "queryStringParameters": single(&req.query),
+        "multiValueQueryStringParameters": multi(&req.query),
+        "pathParameters": if path_params.is_empty() { Value::Null } else { json!(path_params) },
+        "stageVariables": Value::Null,
+        "requestContext": {
+            "resourcePath": resource_path,
+            "httpMethod": req.method.to_ascii_uppercase(),
+            "path": format!("/{stage}{path}"),
+            "stage": stage,
+            "requestId": request_id,
+            "apiId": api_id,
+            "identity": { "sourceIp": req.source_ip },
+            "protocol": "HTTP/1.1",
+        },
+        "body": body,
+        "isBase64Encoded": !req.body.is_empty() && !text,
+    })
+}
+
+/// A proxy integration's result → the HTTP response. A result that is not the
+/// proxy shape is API Gateway's 502 "Malformed Lambda proxy response".
+pub fn proxy_response(result: &Value) -> HttpResponse {
+    let malformed = || HttpResponse {
+        status: 502,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: json!({ "message": "Internal server error" }).to_string().into_bytes(),
+    };
+    let Some(obj) = result.as_object() else { return malformed() };
+    let status = match obj.get("statusCode") {
+        Some(Value::Number(n)) => n.as_u64().and_then(|s| u16::try_from(s).ok()),
+        Some(Value::String(s)) => s.parse().ok(),
+        None => Some(200),
+        _ => None,
+    };
+    let Some(status) = status.filter(|s| (100..600).contains(s)) else { return malformed() };
+    let mut headers = Vec::new();
+    if let Some(Value::Object(h)) = obj.get("headers") {
+        for (k, v) in h {
+            headers.push((k.to_ascii_lowercase(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())));
+        }
+    }
+    if let Some(Value::Object(h)) = obj.get("multiValueHeaders") {
+        for (k, vs) in h {
+            for v in vs.as_array().into_iter().flatten() {
+                headers.push((k.to_ascii_lowercase(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())));
+            }
+        }
+    }
+    let body = match obj.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if obj.get("isBase64Encoded") == Some(&Value::Bool(true)) => match base64::engine::general_purpose::STANDARD.decode(s) {
+            Ok(b) => b,
+            Err(_) => return malformed(),
+        },
+        Some(Value::String(s)) => s.clone().into_bytes(),
+        Some(_) => return malformed(),
+    };
+    HttpResponse { status, headers, body }
+}
+
+/// The request template of a non-proxy method for the request's content type
+/// (`application/json` when none is given or none matches, like WHEN_NO_TEMPLATES
+/// passthrough picks the JSON template).
+pub fn request_template<'a>(method: &'a Method, req: &HttpRequest) -> Option<&'a str> {
+    let Integration::Aws { request_templates } = &method.integration else { return None };
+    let ctype = req
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_else(|| "application/json".into());
+    request_templates.get(&ctype).or_else(|| request_templates.get("application/json")).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::model::Cors;
+
+    fn api() -> Api {
+        let m = |verb: &str, f: &str| Method { http_method: verb.into(), function: f.into(), integration: Integration::Proxy };
+        Api {
+            name: "x".into(),
+            endpoint: crate::stack::model::EndpointType::Edge,
+            cors: Cors::default(),
+            routes: vec![
+                Route { path: "/search".into(), cors: true, methods: vec![m("POST", "start"), m("GET", "worker")] },
+                Route { path: "/cars/{id}".into(), cors: false, methods: vec![m("GET", "car")] },
+                Route { path: "/cars/new".into(), cors: false, methods: vec![m("GET", "new")] },
+                Route { path: "/files/{path+}".into(), cors: false, methods: vec![m("ANY", "files")] },
+            ],
+        }
+    }
+
+    fn req(method: &str, path: &str) -> HttpRequest {
+        HttpRequest { method: method.into(), path: path.into(), source_ip: "127.0.0.1".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn routing_like_api_gateway() {
+        let a = api();
+        match route(&a, "production", &req("GET", "/production/search")) {
+            Routed::Method { method, .. } => assert_eq!(method.function, "worker"),
+            other => panic!("{other:?}"),
+        }
+        match route(&a, "production", &req("GET", "/production/cars/42")) {
+            Routed::Method { method, path_params, .. } => {
+                assert_eq!(method.function, "car");
+                assert_eq!(path_params["id"], "42");
+            }
+            other => panic!("{other:?}"),
+        }
+        match route(&a, "production", &req("GET", "/production/cars/new")) {
+            Routed::Method { method, .. } => assert_eq!(method.function, "new", "literal segments win"),
+            other => panic!("{other:?}"),
+        }
+        match route(&a, "production", &req("DELETE", "/production/files/a/b/c.txt")) {
+            Routed::Method { method, path_params, .. } => {
+                assert_eq!(method.function, "files");
+                assert_eq!(path_params["path"], "a/b/c.txt");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(route(&a, "production", &req("OPTIONS", "/production/search")), Routed::Preflight { .. }));
+        for (m, p) in [("GET", "/production/nope"), ("PUT", "/production/search"), ("GET", "/production/cars/42/x")] {
+            match route(&a, "production", &req(m, p)) {
+                Routed::Gateway(r) => {
+                    assert_eq!(r.status, 403, "{m} {p}");
+                    assert_eq!(String::from_utf8_lossy(&r.body), r#"{"message":"Missing Authentication Token"}"#);
+                }
+                other => panic!("{m} {p}: {other:?}"),
+            }
+        }
+        match route(&a, "production", &req("GET", "/dev/search")) {
+            Routed::Gateway(r) => assert_eq!(r.status, 403),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn preflight_lists_the_routes_methods() {
+        let a = api();
+        let r = preflight(&a, &a.routes[0]);
+        assert_eq!(r.status, 200);
+        assert!(r.headers.contains(&("access-control-allow-methods".into(), "POST,GET,OPTIONS".into())));
+        assert!(r.headers.contains(&("access-control-allow-origin".into(), "*".into())));
+    }
+
+    #[test]
+    fn proxy_events_and_responses() {
+        let a = api();
+        let mut r = req("POST", "/production/search");
+        r.query = vec![("a".into(), "1".into()), ("a".into(), "2".into())];
+        r.headers = vec![("content-type".into(), "application/json".into())];
+        r.body = b"{\"x\":1}".to_vec();
+        let e = proxy_event(&r, "production", &a.routes[0], &BTreeMap::new(), "api1", "req1");
+        assert_eq!(e["path"], "/search");
+        assert_eq!(e["resource"], "/search");
+        assert_eq!(e["body"], "{\"x\":1}");
+        assert_eq!(e["isBase64Encoded"], false);
+        assert_eq!(e["queryStringParameters"]["a"], "2", "the last value wins, as in API Gateway");
+        assert_eq!(e["multiValueQueryStringParameters"]["a"], json!(["1", "2"]));
+        assert_eq!(e["requestContext"]["stage"], "production");
+        assert_eq!(e["pathParameters"], Value::Null);
+        r.headers = vec![("content-type".into(), "image/png".into())];
+        r.body = vec![0, 159, 146, 150];
+        let e = proxy_event(&r, "production", &a.routes[0], &BTreeMap::new(), "api1", "req1");
+        assert_eq!(e["isBase64Encoded"], true);
+        assert_eq!(e["body"], "AJ+Slg==");
+
+        let ok = proxy_response(&json!({ "statusCode": 201, "headers": { "X-A": "1" }, "body": "hi" }));
+        assert_eq!((ok.status, ok.body.as_slice()), (201, b"hi".as_slice()));
+        assert!(ok.headers.contains(&("x-a".into(), "1".into())));
+        let bin = proxy_response(&json!({ "statusCode": 200, "isBase64Encoded": true, "body": "AJ+Slg==" }));
+        assert_eq!(bin.body, vec![0, 159, 146, 150]);
+        for bad in [json!("text"), json!({ "statusCode": "abc" }), json!({ "statusCode": 200, "body": { "a": 1 } })] {
+            assert_eq!(proxy_response(&bad).status, 502, "{bad}");
+        }
+    }
+}

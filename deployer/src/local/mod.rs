@@ -3,4 +3,5 @@
 //! gateway semantics themselves (routing, proxy events, responses, CORS).
 
 pub mod gateway;
+pub mod lambda;
 pub mod vtl;

@@ -1,0 +1,218 @@
+//! Lambda semantics on this machine: each function runs as a native process
+//! behind an emulated Lambda Runtime API (the real `lambda_runtime` client in the
+//! handler talks to it unchanged). Warm processes are reused, concurrent
+//! invocations get more processes, and an invocation that outlives the function's
+//! timeout kills its process and is reported like Lambda reports it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::{oneshot, Notify};
+
+/// How to run one function.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub executable: PathBuf,
+    pub memory: u32,
+    pub timeout: Duration,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// The outcome of one invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The handler's result (JSON bytes).
+    Ok(Vec<u8>),
+    /// The handler reported an error: `{"errorType", "errorMessage"}`.
+    FunctionError(Vec<u8>),
+    /// Killed after the timeout, or the process died: Lambda's own error payload.
+    Failed(Vec<u8>),
+}
+
+struct Pending {
+    id: String,
+    payload: Vec<u8>,
+    deadline_ms: u128,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<VecDeque<Pending>>,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    ready: Notify,
+    /// Processes currently waiting on `/next`.
+    idle: Mutex<usize>,
+    /// Invocations started and not yet answered.
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// A function with its runtime API endpoint and its pool of processes.
+pub struct LocalFunction {
+    spec: FunctionSpec,
+    shared: Arc<Shared>,
+    addr: std::net::SocketAddr,
+    processes: Mutex<Vec<tokio::process::Child>>,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl LocalFunction {
+    /// Start the function's runtime API on a loopback port (processes start on demand).
+    pub async fn start(spec: FunctionSpec) -> std::io::Result<Arc<LocalFunction>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let f = Arc::new(LocalFunction { spec, shared: shared.clone(), addr, processes: Mutex::new(Vec::new()), counter: 0.into() });
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| runtime_api(shared.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(f)
+    }
+
+    fn spawn_process(&self) -> std::io::Result<()> {
+        let mut cmd = tokio::process::Command::new(&self.spec.executable);
+        cmd.env_clear()
+            .envs(&self.spec.environment)
+            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory.to_string())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.spec.name))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let child = cmd.spawn()?;
+        self.processes.lock().expect("lock").push(child);
+        Ok(())
+    }
+
+    /// Invoke synchronously: the handler's answer, or Lambda's timeout error.
+    pub async fn invoke(&self, payload: Vec<u8>) -> std::io::Result<Outcome> {
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{:08x}-local-{n}", std::process::id());
+        let (tx, rx) = oneshot::channel();
+        self.shared.waiting.lock().expect("lock").insert(id.clone(), tx);
+        let deadline_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default()
+            + self.spec.timeout.as_millis();
+        self.shared.queue.lock().expect("lock").push_back(Pending { id: id.clone(), payload, deadline_ms });
+        // One process per concurrent invocation, as Lambda does: a warm process
+        // (even one still posting its previous answer) takes the next call.
+        let in_flight = self.shared.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if self.process_count() < in_flight {
+            self.spawn_process()?;
+        }
+        self.shared.ready.notify_one();
+        let result = tokio::time::timeout(self.spec.timeout, rx).await;
+        self.shared.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        match result {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Ok(Outcome::Failed(lambda_error("Runtime.ExitError", "the function's process exited"))),
+            Err(_) => {
+                self.shared.waiting.lock().expect("lock").remove(&id);
+                self.shared.queue.lock().expect("lock").retain(|p| p.id != id);
+                // The process running it is stuck. Which one is not known here, so the
+                // pool restarts (Lambda, too, discards the sandbox of a timed-out call).
+                self.stop();
+                let secs = self.spec.timeout.as_secs_f64();
+                Ok(Outcome::Failed(lambda_error("Sandbox.Timedout", &format!("Task timed out after {secs:.2} seconds"))))
+            }
+        }
+    }
+
+    /// Kill every process of the function.
+    pub fn stop(&self) {
+        for mut child in self.processes.lock().expect("lock").drain(..) {
+            let _ = child.start_kill();
+        }
+        *self.shared.idle.lock().expect("lock") = 0;
+    }
+
+    pub fn process_count(&self) -> usize {
+        let mut procs = self.processes.lock().expect("lock");
+        procs.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        procs.len()
+    }
+}
+
+impl Drop for LocalFunction {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lambda_error(kind: &str, message: &str) -> Vec<u8> {
+    serde_json::json!({ "errorType": kind, "errorMessage": message }).to_string().into_bytes()
+}
+
+fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+/// The Runtime API: `GET /next` (long poll), `POST /{id}/response`, `POST /{id}/error`.
+async fn runtime_api(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    if method == hyper::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
+        *shared.idle.lock().expect("lock") += 1;
+        let next = loop {
+            let notified = shared.ready.notified();
+            if let Some(p) = shared.queue.lock().expect("lock").pop_front() {
+                break p;
+            }
+            notified.await;
+        };
+        {
+            let mut idle = shared.idle.lock().expect("lock");
+            *idle = idle.saturating_sub(1);
+        }
+        let mut r = reply(StatusCode::OK, next.payload);
+        let h = r.headers_mut();
+        let ins = |h: &mut hyper::HeaderMap, k: &'static str, v: String| {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+                h.insert(k, v);
+            }
+        };
+        ins(h, "lambda-runtime-aws-request-id", next.id.clone());
+        ins(h, "lambda-runtime-deadline-ms", next.deadline_ms.to_string());
+        ins(h, "lambda-runtime-invoked-function-arn", "arn:aws:lambda:local:000000000000:function:local".into());
+        ins(h, "lambda-runtime-trace-id", format!("Root=1-local-{}", next.id));
+        ins(h, "content-type", "application/json".into());
+        return Ok(r);
+    }
+    let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let rest = path.strip_prefix("/2018-06-01/runtime/invocation/").unwrap_or("");
+    if method == hyper::Method::POST {
+        if let Some(id) = rest.strip_suffix("/response") {
+            if let Some(tx) = shared.waiting.lock().expect("lock").remove(id) {
+                let _ = tx.send(Outcome::Ok(body));
+            }
+            return Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"));
+        }
+        if let Some(id) = rest.strip_suffix("/error") {
+            if let Some(tx) = shared.waiting.lock().expect("lock").remove(id) {
+                let _ = tx.send(Outcome::FunctionError(body));
+            }
+            return Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"));
+        }
+        if path == "/2018-06-01/runtime/init/error" {
+            return Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"));
+        }
+    }
+    Ok(reply(StatusCode::NOT_FOUND, "{\"errorMessage\":\"unknown runtime API route\"}"))
+}

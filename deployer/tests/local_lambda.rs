@@ -1,0 +1,96 @@
+//! The emulated Lambda runtime API with the real handlers: the `lambda_runtime`
+//! client inside `paraphrase` talks to it unchanged; warm processes are reused,
+//! concurrent calls get more processes, a timeout kills and is reported like Lambda.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use stackctl::local::lambda::{FunctionSpec, LocalFunction, Outcome};
+
+/// Build the handler (debug) and return its executable.
+fn handler(package: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(env!("CARGO")).args(["build", "-q", "-p", package, "--message-format=json"]).current_dir(root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| (v["target"]["name"] == package).then(|| v["executable"].as_str().map(PathBuf::from)).flatten())
+        .expect("cargo reports the executable")
+}
+
+fn spec(exe: PathBuf, timeout: Duration) -> FunctionSpec {
+    let mut environment = BTreeMap::new();
+    environment.insert("RUST_LOG".into(), "off".into());
+    FunctionSpec { name: "paraphrase-local".into(), executable: exe, memory: 128, timeout, environment }
+}
+
+fn event() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/paraphrase/test-request-event.json")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_real_handler_answers_through_the_emulated_runtime_api() {
+    let f = LocalFunction::start(spec(handler("paraphrase"), Duration::from_secs(10))).await.unwrap();
+    let Outcome::Ok(body) = f.invoke(event()).await.unwrap() else { panic!("not ok") };
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["statusCode"], 200);
+    let inner: serde_json::Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+    assert!(inner["newText"].as_str().unwrap().contains("sujet de désaccord"));
+    assert_eq!(f.process_count(), 1);
+    // Warm: the same process answers the next calls.
+    for _ in 0..5 {
+        assert!(matches!(f.invoke(event()).await.unwrap(), Outcome::Ok(_)));
+    }
+    assert_eq!(f.process_count(), 1);
+    // Concurrent calls get more processes.
+    let calls = (0..4).map(|_| f.invoke(event()));
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(|r| matches!(r, Ok(Outcome::Ok(_)))));
+    assert_eq!(f.process_count(), 4, "one process per concurrent invocation");
+    f.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_longer_than_the_timeout_is_killed_and_reported() {
+    // search-worker's async duty sleeps SEARCH_DELAY_MS before writing: longer than a 1 s timeout.
+    let mut s = spec(handler("search-worker"), Duration::from_secs(1));
+    s.environment.insert("RESULTS_BUCKET".into(), "b".into());
+    s.environment.insert("SEARCH_DELAY_MS".into(), "5000".into());
+    s.environment.insert("SEARCH_TOKEN_KEY".into(), "k".into());
+    s.environment.insert("AWS_REGION".into(), "eu-central-1".into());
+    let token = stackctl_token("k");
+    let f = LocalFunction::start(s).await.unwrap();
+    let payload = serde_json::json!({ "token": token, "request": { "location": "Paris", "pickupDate": "2026-12-01", "returnDate": "2026-12-02" } });
+    let started = std::time::Instant::now();
+    let out = f.invoke(payload.to_string().into_bytes()).await.unwrap();
+    let Outcome::Failed(body) = out else { panic!("expected a timeout, got {out:?}") };
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["errorType"], "Sandbox.Timedout");
+    assert_eq!(v["errorMessage"], "Task timed out after 1.00 seconds");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(f.process_count(), 0, "the stuck process is killed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_handler_error_is_a_function_error() {
+    let mut s = spec(handler("search-worker"), Duration::from_secs(10));
+    s.environment.insert("RESULTS_BUCKET".into(), "b".into());
+    s.environment.insert("SEARCH_TOKEN_KEY".into(), "k".into());
+    s.environment.insert("AWS_REGION".into(), "eu-central-1".into());
+    let f = LocalFunction::start(s).await.unwrap();
+    let out = f.invoke(br#"{"token": "invented", "id": "", "size": "", "rating": "", "upgrade": ""}"#.to_vec()).await.unwrap();
+    let Outcome::FunctionError(body) = out else { panic!("expected a function error, got {out:?}") };
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["errorType"], "NotFound");
+    assert!(v["errorMessage"].as_str().unwrap().contains("\"status\":404"));
+}
+
+/// A token search-start would issue with `key`.
+fn stackctl_token(key: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    stackctl_shared::token::issue(key.as_bytes(), now).text
+}

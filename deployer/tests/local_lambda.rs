@@ -94,3 +94,52 @@ fn stackctl_token(key: &str) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     stackctl_shared::token::issue(key.as_bytes(), now).text
 }
+
+/// The local Invoke API with the real aws-sdk-lambda client: a function's own
+/// credentials may invoke only what its policy grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_invoke_api_enforces_grants_for_the_sdk_client() {
+    use stackctl::local::invoke_api::{Grants, InvokeApi};
+    let f = LocalFunction::start(spec(handler("paraphrase"), Duration::from_secs(10))).await.unwrap();
+    let mut functions = BTreeMap::new();
+    functions.insert("paraphrase-local".to_string(), f.clone());
+    let mut grants = Grants::default();
+    grants.0.insert("LOCALALLOWED".into(), ["paraphrase-local".to_string()].into_iter().collect());
+    let api = std::sync::Arc::new(InvokeApi { functions, grants, account: "000000000000".into(), region: "eu-central-1".into() });
+    let addr = api.serve().await.unwrap();
+
+    let client = |key: &str| {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring))
+            .build_https();
+        let conf = aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("eu-central-1"))
+            .endpoint_url(format!("http://{addr}"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(key, "secret", None, None, "local"))
+            .http_client(http)
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
+    };
+    let ok = client("LOCALALLOWED").invoke().function_name("paraphrase-local").payload(aws_sdk_lambda::primitives::Blob::new(event())).send().await.unwrap();
+    assert_eq!(ok.status_code(), 200);
+    assert!(ok.function_error().is_none());
+    let body: serde_json::Value = serde_json::from_slice(ok.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(body["statusCode"], 200);
+
+    let event_call = client("LOCALALLOWED")
+        .invoke()
+        .function_name("arn:aws:lambda:eu-central-1:000000000000:function:paraphrase-local")
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(event_call.status_code(), 202);
+
+    let denied = client("LOCALOTHER").invoke().function_name("paraphrase-local").send().await.unwrap_err();
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    assert_eq!(denied.code(), Some("AccessDeniedException"));
+    assert!(denied.message().unwrap_or_default().contains("not authorized to perform: lambda:InvokeFunction"), "{denied:?}");
+    f.stop();
+}

@@ -3,5 +3,6 @@
 //! gateway semantics themselves (routing, proxy events, responses, CORS).
 
 pub mod gateway;
+pub mod invoke_api;
 pub mod lambda;
 pub mod vtl;

@@ -5,4 +5,5 @@
 pub mod gateway;
 pub mod invoke_api;
 pub mod lambda;
+pub mod s3;
 pub mod vtl;

@@ -49,7 +49,7 @@ async fn the_real_handler_answers_through_the_emulated_runtime_api() {
     let calls = (0..4).map(|_| f.invoke(event()));
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(|r| matches!(r, Ok(Outcome::Ok(_)))));
-    assert_eq!(f.process_count(), 4, "one process per concurrent invocation");
+    assert!(f.process_count() >= 2, "concurrent invocations scale out to more processes");
     f.stop();
 }
 

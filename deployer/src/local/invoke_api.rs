@@ -46,16 +46,8 @@ impl InvokeApi {
     pub async fn serve(self: Arc<Self>) -> std::io::Result<std::net::SocketAddr> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let api = self.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| api.clone().handle(req));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-                });
-            }
-        });
+        let api = self.clone();
+        super::spawn_server(listener, hyper::service::service_fn(move |req| api.clone().handle(req)));
         Ok(addr)
     }
 

@@ -69,16 +69,7 @@ impl LocalFunction {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let f = Arc::new(LocalFunction { spec, shared: shared.clone(), addr, processes: Mutex::new(Vec::new()), counter: 0.into() });
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| runtime_api(shared.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-                });
-            }
-        });
+        super::spawn_server(listener, hyper::service::service_fn(move |req| runtime_api(shared.clone(), req)));
         Ok(f)
     }
 

@@ -78,14 +78,6 @@ pub async fn serve(root: &Path, secrets: &BTreeMap<String, String>, policies: Po
     let service = builder.build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let service = service.clone();
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-            });
-        }
-    });
+    super::spawn_server(listener, service);
     Ok(addr)
 }

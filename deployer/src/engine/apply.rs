@@ -13,7 +13,7 @@ use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, GatewayResp
 use aws_sdk_lambda::client::Waiters;
 use serde_json::json;
 
-use super::desired::{Context, Desired, MethodIntegration, Node, Spec};
+use super::desired::{Context, Desired, MethodIntegration, Node, Spec, NON_PROXY_RESPONSES};
 use super::plan::{Action, Plan, Step};
 use super::state::{self, Recorded, State};
 use crate::aws::{retrying, AwsError, Clients, ErrorKind};
@@ -688,7 +688,7 @@ impl<'a> Executor<'a> {
                         .await?;
                 }
             }
-            MethodIntegration::CorsPreflight { allow_origin, allow_headers, allow_methods, max_age } => {
+            MethodIntegration::CorsPreflight { .. } => {
                 retrying(|| async {
                     c.put_integration()
                         .rest_api_id(api_id)
@@ -701,14 +701,7 @@ impl<'a> Executor<'a> {
                         .map_err(|e| AwsError::from_sdk(id, "apigateway:PutIntegration", e))
                 })
                 .await?;
-                let mut headers = vec![
-                    ("Access-Control-Allow-Origin", allow_origin.clone()),
-                    ("Access-Control-Allow-Headers", allow_headers.clone()),
-                    ("Access-Control-Allow-Methods", allow_methods.clone()),
-                ];
-                if let Some(age) = max_age {
-                    headers.push(("Access-Control-Max-Age", age.to_string()));
-                }
+                let headers = integration.preflight_headers();
                 retrying(|| async {
                     let mut req = c.put_method_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code("200");
                     for (h, _) in &headers {
@@ -906,16 +899,6 @@ where
     }
 }
 
-/// Integration responses of a non-proxy Lambda method: status and the pattern
-/// matched against the function's error message.
-const NON_PROXY_RESPONSES: &[(&str, &str)] = &[
-    ("200", ""),
-    ("202", r#".*"status":202.*"#),
-    ("400", r#".*"status":400.*"#),
-    ("404", r#".*"status":404.*"#),
-    ("410", r#".*"status":410.*"#),
-    ("500", r#".*"status":5\d\d.*"#),
-];
 
 fn step_is_recreate(previous: &Option<Recorded>) -> bool {
     previous.is_none()

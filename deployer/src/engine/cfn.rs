@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use super::apply::{source_arn_path, tags};
-use super::desired::{Context, Desired, MethodIntegration, Spec};
+use super::desired::{Context, Desired, MethodIntegration, Spec, NON_PROXY_RESPONSES};
 
 /// The bucket CloudFormation reads function code from, per account and region.
 pub fn artifact_bucket(ctx: &Context) -> String {
@@ -241,7 +241,7 @@ fn method_integration(integration: &MethodIntegration, cors: Option<String>) -> 
             (json!({ "Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": lambda_uri(function) }), json!([]))
         }
         MethodIntegration::Aws { function, request_templates } => {
-            let statuses = [("200", ""), ("202", r#".*"status":202.*"#), ("400", r#".*"status":400.*"#), ("404", r#".*"status":404.*"#), ("410", r#".*"status":410.*"#), ("500", r#".*"status":5\d\d.*"#)];
+            let statuses = NON_PROXY_RESPONSES;
             let integration_responses: Vec<Value> = statuses
                 .iter()
                 .map(|(status, pattern)| {
@@ -275,15 +275,8 @@ fn method_integration(integration: &MethodIntegration, cors: Option<String>) -> 
                 Value::Array(method_responses),
             )
         }
-        MethodIntegration::CorsPreflight { allow_origin, allow_headers, allow_methods, max_age } => {
-            let mut headers = vec![
-                ("Access-Control-Allow-Origin", allow_origin.clone()),
-                ("Access-Control-Allow-Headers", allow_headers.clone()),
-                ("Access-Control-Allow-Methods", allow_methods.clone()),
-            ];
-            if let Some(age) = max_age {
-                headers.push(("Access-Control-Max-Age", age.to_string()));
-            }
+        MethodIntegration::CorsPreflight { .. } => {
+            let headers = integration.preflight_headers();
             let values: Map<String, Value> = headers.iter().map(|(h, v)| (format!("method.response.header.{h}"), json!(format!("'{v}'")))).collect();
             let declared: Map<String, Value> = headers.iter().map(|(h, _)| (format!("method.response.header.{h}"), json!(false))).collect();
             (

@@ -73,6 +73,34 @@ pub enum MethodIntegration {
     CorsPreflight { allow_origin: String, allow_headers: String, allow_methods: String, max_age: Option<u32> },
 }
 
+impl MethodIntegration {
+    /// The headers a CORS preflight answers with (name, value).
+    pub fn preflight_headers(&self) -> Vec<(&'static str, String)> {
+        let MethodIntegration::CorsPreflight { allow_origin, allow_headers, allow_methods, max_age } = self else { return Vec::new() };
+        let mut headers = vec![
+            ("Access-Control-Allow-Origin", allow_origin.clone()),
+            ("Access-Control-Allow-Headers", allow_headers.clone()),
+            ("Access-Control-Allow-Methods", allow_methods.clone()),
+        ];
+        if let Some(age) = max_age {
+            headers.push(("Access-Control-Max-Age", age.to_string()));
+        }
+        headers
+    }
+}
+
+/// Integration responses of a non-proxy Lambda method: status and the pattern
+/// matched against the function's error message (search-worker's errors carry
+/// `"status":N`); 200 is the function's result.
+pub const NON_PROXY_RESPONSES: &[(&str, &str)] = &[
+    ("200", ""),
+    ("202", r#".*"status":202.*"#),
+    ("400", r#".*"status":400.*"#),
+    ("404", r#".*"status":404.*"#),
+    ("410", r#".*"status":410.*"#),
+    ("500", r#".*"status":5\d\d.*"#),
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Node {
     pub id: NodeId,

@@ -70,6 +70,26 @@ impl Clients {
     }
 }
 
+/// Block every form of public access to a bucket.
+pub async fn block_public_access(clients: &Clients, bucket: &str, resource: &str) -> Result<(), AwsError> {
+    clients
+        .s3
+        .put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk(resource, "s3:PutPublicAccessBlock", e))
+}
+
 /// What went wrong, sorted by what to do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

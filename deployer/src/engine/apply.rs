@@ -259,22 +259,7 @@ impl<'a> Executor<'a> {
                         }
                     })
                     .await?;
-                    retrying(|| async {
-                        c.s3.put_public_access_block()
-                            .bucket(name)
-                            .public_access_block_configuration(
-                                aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                                    .block_public_acls(true)
-                                    .ignore_public_acls(true)
-                                    .block_public_policy(true)
-                                    .restrict_public_buckets(true)
-                                    .build(),
-                            )
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(id, "s3:PutPublicAccessBlock", e))
-                    })
-                    .await?;
+                    retrying(|| crate::aws::block_public_access(c, name, id)).await?;
                     retrying(|| async {
                         let rule = aws_sdk_s3::types::ServerSideEncryptionRule::builder()
                             .apply_server_side_encryption_by_default(

@@ -71,19 +71,7 @@ async fn ensure_artifacts(c: &Clients, bucket: &str, stack: &Stack, artifacts: &
                 return Err(err.into());
             }
         }
-        c.s3.put_public_access_block()
-            .bucket(bucket)
-            .public_access_block_configuration(
-                aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .ignore_public_acls(true)
-                    .block_public_policy(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(&format!("artifact bucket {bucket}"), "s3:PutPublicAccessBlock", e))?;
+        crate::aws::block_public_access(c, bucket, &format!("artifact bucket {bucket}")).await?;
     }
     let mut keys = BTreeMap::new();
     for a in artifacts.iter().filter(|a| a.stack == stack.name) {

@@ -9,7 +9,7 @@ pub mod upstream;
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use stackctl_shared::http::{body_text, error_response, json_response, method_not_allowed, proxy_request};
+use stackctl_shared::http::{error_response, json_response, post_body};
 
 pub use upstream::{HttpUpstream, Upstream, UpstreamError};
 
@@ -27,16 +27,9 @@ struct Request {
 /// Answer one API Gateway proxy event (given as raw JSON, so that even an event
 /// that is not a proxy request gets a 400 rather than a runtime error).
 pub fn handle(event: Value, upstream: Option<&dyn Upstream>) -> ApiGatewayProxyResponse {
-    let request = match proxy_request(event) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
-    if request.http_method != aws_lambda_events::http::Method::POST {
-        return method_not_allowed("POST");
-    }
-    let body = match body_text(&request, MAX_BODY_BYTES) {
+    let body = match post_body(event, MAX_BODY_BYTES) {
         Ok(b) => b,
-        Err(e) => return e.response(),
+        Err(response) => return *response,
     };
     let parsed: Request = match serde_json::from_str(&body) {
         Ok(r) => r,

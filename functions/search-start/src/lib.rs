@@ -6,7 +6,7 @@ use std::future::Future;
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use serde_json::{json, Value};
-use stackctl_shared::http::{body_text, error_response, json_response, method_not_allowed, proxy_request};
+use stackctl_shared::http::{error_response, json_response, post_body};
 use stackctl_shared::search::{self, StartSearch};
 use stackctl_shared::token;
 use time::Date;
@@ -51,16 +51,9 @@ impl Invoker for LambdaInvoker {
 /// Handle one proxy event. `key` signs the token; `today`/`now` are injected so
 /// tests are deterministic.
 pub async fn handle(event: Value, invoker: &impl Invoker, key: Option<&[u8]>, today: Date, now: u64) -> ApiGatewayProxyResponse {
-    let request = match proxy_request(event) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
-    if request.http_method != aws_lambda_events::http::Method::POST {
-        return method_not_allowed("POST");
-    }
-    let body = match body_text(&request, MAX_BODY_BYTES) {
+    let body = match post_body(event, MAX_BODY_BYTES) {
         Ok(b) => b,
-        Err(e) => return e.response(),
+        Err(response) => return *response,
     };
     let value: Value = match serde_json::from_str(&body) {
         Ok(v) => v,

@@ -45,6 +45,15 @@ pub fn proxy_request(mut event: serde_json::Value) -> Result<ApiGatewayProxyRequ
         .map_err(|e| Box::new(error_response(400, "invalid_event", format!("not an API Gateway proxy event: {e}"))))
 }
 
+/// The text body of a `POST` proxy event: the 400/405/413 answer otherwise.
+pub fn post_body(event: serde_json::Value, limit: usize) -> Result<String, Box<ApiGatewayProxyResponse>> {
+    let request = proxy_request(event)?;
+    if request.http_method != aws_lambda_events::http::Method::POST {
+        return Err(Box::new(method_not_allowed("POST")));
+    }
+    body_text(&request, limit).map_err(|e| Box::new(e.response()))
+}
+
 /// Why a request body could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BodyError {

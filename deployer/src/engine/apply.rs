@@ -348,6 +348,8 @@ impl<'a> Executor<'a> {
                 let live = if update { c.lambda.get_function_configuration().function_name(name).send().await.ok() } else { None };
                 let live_code = live.as_ref().and_then(|cfg| cfg.code_sha256().map(str::to_owned));
                 let live_config_drifted = live.as_ref().is_some_and(|cfg| cfg.memory_size() != Some(*memory as i32) || cfg.timeout() != Some(*timeout as i32));
+                // A function created before a crash and adopted now: bring it fully up to date.
+                let adopted = previous.is_none();
                 let code_changed = match &live_code {
                     Some(live) => live != code_sha256,
                     None => previous.as_ref().and_then(|p| p.outputs.get("code_sha256")) != Some(code_sha256),
@@ -389,7 +391,7 @@ impl<'a> Executor<'a> {
                         .await
                         .map_err(|e| ApplyError::Internal(format!("{id}: waiting for the function to become active: {e}")))?;
                 }
-                if exists && (code_changed || step_is_recreate(&previous)) {
+                if exists && (code_changed || adopted) {
                     retrying(|| async {
                         c.lambda
                             .update_function_code()
@@ -403,7 +405,7 @@ impl<'a> Executor<'a> {
                     .await?;
                     self.wait_updated(name, id).await?;
                 }
-                if exists && (config_changed || step_is_recreate(&previous)) {
+                if exists && (config_changed || adopted) {
                     retrying(|| async {
                         c.lambda
                             .update_function_configuration()
@@ -617,7 +619,7 @@ impl<'a> Executor<'a> {
 
     async fn put_method(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, integration: &MethodIntegration) -> Result<(), ApplyError> {
         let c = &self.clients.apigateway;
-        let cors_origin = self.cors_origin();
+        let cors_origin = self.desired.cors_origin();
         // put_method refuses an existing method: delete first (moto and AWS alike),
         // which also makes `put` a full replacement.
         let _ = c.delete_method().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).send().await;
@@ -746,12 +748,6 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    fn cors_origin(&self) -> Option<String> {
-        self.desired.nodes.iter().find_map(|n| match &n.spec {
-            Spec::GatewayResponses { allow_origin } => Some(allow_origin.clone()),
-            _ => None,
-        })
-    }
 
     fn lambda_uri(&self, function_name: &str) -> String {
         format!(
@@ -884,10 +880,6 @@ where
     }
 }
 
-
-fn step_is_recreate(previous: &Option<Recorded>) -> bool {
-    previous.is_none()
-}
 
 /// The stage URL: AWS's execute-api host, or the emulator's path when
 /// `AWS_ENDPOINT_URL` is set.

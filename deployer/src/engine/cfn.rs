@@ -147,7 +147,7 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
             }),
             Spec::Method { path, http_method, integration } => {
                 methods.push(id.clone());
-                let (integration, responses) = method_integration(integration, cors_origin_of(desired));
+                let (integration, responses) = method_integration(integration, desired.cors_origin());
                 json!({
                     "Type": "AWS::ApiGateway::Method",
                     // Justified exception, read by checkov: the tutorials' endpoints are public by design.
@@ -226,13 +226,6 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
         template["Parameters"] = Value::Object(parameters);
     }
     template
-}
-
-fn cors_origin_of(desired: &Desired) -> Option<String> {
-    desired.nodes.iter().find_map(|n| match &n.spec {
-        Spec::GatewayResponses { allow_origin } => Some(allow_origin.clone()),
-        _ => None,
-    })
 }
 
 fn method_integration(integration: &MethodIntegration, cors: Option<String>) -> (Value, Value) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::apply::{ApplyError, Executor};
-use super::desired::{self, Context, Desired, Spec};
+use super::desired::{self, Context, Desired};
 use super::plan::{self, Live, Plan};
 use super::state::{self, State, StateError};
 use crate::aws::{AwsError, Clients, ErrorKind};
@@ -342,16 +342,4 @@ pub fn outputs(state: &State) -> BTreeMap<String, String> {
 /// Physical name of a function of a deployed stage.
 pub fn function_physical(desired_or_state: &State, function: &str) -> Option<String> {
     desired_or_state.resources.get(&format!("function/{function}")).map(|r| r.physical_id.clone())
-}
-
-/// Every `Spec::Function` zip must exist before apply; a helpful error otherwise.
-pub fn check_artifacts(desired: &Desired) -> Result<(), String> {
-    for n in &desired.nodes {
-        if let Spec::Function { zip, .. } = &n.spec
-            && !zip.is_file()
-        {
-            return Err(format!("{}: package {} is missing; run `stackctl build`", n.id, zip.display()));
-        }
-    }
-    Ok(())
 }

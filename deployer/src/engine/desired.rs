@@ -122,6 +122,14 @@ impl Desired {
     pub fn get(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
     }
+
+    /// The CORS origin of the API, when any route has `cors: true`.
+    pub fn cors_origin(&self) -> Option<String> {
+        self.nodes.iter().find_map(|n| match &n.spec {
+            Spec::GatewayResponses { allow_origin } => Some(allow_origin.clone()),
+            _ => None,
+        })
+    }
 }
 
 fn hash_of(spec: &Spec) -> String {

@@ -32,10 +32,15 @@ impl Backend {
     }
 }
 
+/// This machine's name, as lock holders record it.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown-host".into())
+}
+
 /// Who holds a lock: user, host, process and time, for the other deploy's message.
 pub fn holder(command: &str) -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown-host".into());
+    let host = hostname();
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     format!("{user}@{host} pid {} ({command}, since unix time {since})", std::process::id())
 }
@@ -122,7 +127,7 @@ impl Drop for Lock {
 }
 
 fn is_stale_here(holder: &str) -> bool {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let host = hostname();
     let Some((who, rest)) = holder.split_once(" pid ") else { return false };
     if !who.ends_with(&format!("@{host}")) {
         return false;
@@ -150,7 +155,7 @@ mod tests {
     async fn a_lock_left_by_a_dead_process_on_this_host_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dev.lock");
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+        let host = super::hostname();
         std::fs::write(&path, format!("me@{host} pid 4000000 (deploy, since unix time 1)")).unwrap();
         Lock::acquire(Backend::Local(path), "s", "dev", "new").await.unwrap().release().await;
     }

@@ -36,13 +36,18 @@ impl Clients {
 
     /// For an emulator on `endpoint` (moto, LocalStack) with fixed test credentials.
     pub async fn for_endpoint(endpoint: &str, region: &str) -> Clients {
+        Clients::with_credentials(endpoint, region, "testing", "testing").await
+    }
+
+    /// For an endpoint with the given static credentials (the local cloud's admin key).
+    pub async fn with_credentials(endpoint: &str, region: &str, key: &str, secret: &str) -> Clients {
         use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
         let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(http)
             .region(aws_config::Region::new(region.to_owned()))
             .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "stackctl-test"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(key, secret, None, None, "stackctl"))
             .load()
             .await;
         Clients::from_config(&config)

@@ -187,19 +187,31 @@ pub enum Command {
         #[command(flatten)]
         stage: StageArgs,
     },
-    /// Run the stage on the local cloud in the foreground.
+    /// Deploy the stage to the local cloud and serve it in the foreground (Ctrl-C
+    /// stops it); `--watch` rebuilds and reloads a function when its source changes.
     Serve {
         #[command(flatten)]
         stacks: StackArgs,
         /// Stage served locally.
         #[arg(long, short = 'S', env = "STACKCTL_STAGE", default_value = "dev")]
         stage: String,
-        /// Loopback port of the local API.
+        /// Loopback port of the first stack's API (the next stacks get the next ports).
         #[arg(long, default_value_t = 3000)]
         port: u16,
         /// Rebuild and reload a function when its source changes.
         #[arg(long)]
         watch: bool,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// The local cloud's background server (started by `deploy --target local`).
+    #[command(hide = true)]
+    LocalServer {
+        /// The stage's directory under `.stackctl/local/`.
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        port: u16,
     },
 }
 
@@ -208,4 +220,8 @@ pub struct BuildArgs {
     /// Never use cargo-zigbuild, even when installed.
     #[arg(long)]
     pub no_zigbuild: bool,
+    /// Local target: build the functions with the release profile (default: the
+    /// dev profile, much faster to rebuild; Lambda builds are always release).
+    #[arg(long)]
+    pub release: bool,
 }

@@ -106,18 +106,24 @@ pub fn status(ctx: &Context, target: &AwsTarget) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn destroy(ctx: &Context, target: &AwsTarget, discover: bool, yes: bool, cloudformation: bool) -> Result<(), Failure> {
+/// Ask for the stage name on a terminal unless `--yes`; refuse without a terminal.
+pub fn confirm_destroy(stage: &str, yes: bool) -> Result<(), Failure> {
     if !yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Failure::User(format!("destroying stage `{}` needs confirmation\n  hint: pass --yes", target.stage)));
+            return Err(Failure::User(format!("destroying stage `{stage}` needs confirmation\n  hint: pass --yes")));
         }
-        eprint!("destroy every resource of stage `{}`? type the stage name to confirm: ", target.stage);
+        eprint!("destroy every resource of stage `{stage}`? type the stage name to confirm: ");
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).map_err(|e| Failure::Operation(e.to_string()))?;
-        if answer.trim() != target.stage {
+        if answer.trim() != stage {
             return Err(Failure::User("not confirmed: nothing was destroyed".into()));
         }
     }
+    Ok(())
+}
+
+pub fn destroy(ctx: &Context, target: &AwsTarget, discover: bool, yes: bool, cloudformation: bool) -> Result<(), Failure> {
+    confirm_destroy(&target.stage, yes)?;
     let rt = runtime()?;
     for stack in &target.stacks {
         let outcome = rt.block_on(async {
@@ -218,8 +224,13 @@ fn invoke_http(ctx: &Context, target: &AwsTarget, method: &str, path: &str, payl
     let Some(base) = url else {
         return Err(Failure::User(format!("no deployed stage `{}` serves `{path}`\n  hint: deploy it, or pick the stack with --stack", target.stage)));
     };
+    http_call(method, &format!("{base}{path}"), path, payload)
+}
+
+/// Call `full` and print the answer: status on stderr, body on stdout; 4xx/5xx fail.
+pub fn http_call(method: &str, full: &str, path: &str, payload: &str) -> Result<(), Failure> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let full = format!("{base}{path}");
+    let full = full.to_owned();
     let response = match method.to_ascii_uppercase().as_str() {
         "GET" => agent.get(&full).call(),
         "HEAD" => agent.head(&full).call(),

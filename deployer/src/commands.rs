@@ -79,6 +79,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let loaded = load_all(&ctx, &stacks, "dev")?;
             let opts = BuildOptions {
                 host: false,
+                release: true,
                 allow_zigbuild: !build.no_zigbuild,
                 verbose: ctx.verbose > 0,
                 progress: std::io::stderr().is_terminal(),
@@ -86,22 +87,37 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             build_and_report(&ctx, &loaded, &opts)
         }
         Command::Plan { stacks, stage } => {
-            let target = on_aws(&ctx, "plan", &stacks, &stage)?;
+            let (kind, target) = on_target(&ctx, &stacks, &stage)?;
+            if kind == Target::Local {
+                return crate::localcmd::deploy(&ctx, &target, &BuildArgs::default(), true);
+            }
             cloud::plan_or_deploy(&ctx, &target, &BuildArgs::default(), true)
         }
         Command::Deploy { stacks, stage, build, dry_run, engine } => {
-            let target = on_aws(&ctx, "deploy", &stacks, &stage)?;
+            let (kind, target) = on_target(&ctx, &stacks, &stage)?;
+            if kind == Target::Local {
+                if engine == crate::cli::Engine::Cloudformation {
+                    return Err(Failure::User("the local cloud has no CloudFormation\n  hint: drop `--engine cloudformation`, or use `--target aws`".into()));
+                }
+                return crate::localcmd::deploy(&ctx, &target, &build, dry_run);
+            }
             match engine {
                 crate::cli::Engine::Sdk => cloud::plan_or_deploy(&ctx, &target, &build, dry_run),
                 crate::cli::Engine::Cloudformation => cloud::deploy_cloudformation(&ctx, &target, &build, dry_run),
             }
         }
         Command::Invoke { function, stacks, stage, data, event, http, log } => {
-            let target = on_aws(&ctx, "invoke", &stacks, &stage)?;
+            let (kind, target) = on_target(&ctx, &stacks, &stage)?;
+            if kind == Target::Local {
+                return crate::localcmd::invoke(&ctx, &target, cloud::InvokeArgs { function, data, event, http, log });
+            }
             cloud::invoke(&ctx, &target, cloud::InvokeArgs { function, data, event, http, log })
         }
         Command::Destroy { stacks, stage, discover, yes, engine } => {
-            let target = on_aws(&ctx, "destroy", &stacks, &stage)?;
+            let (kind, target) = on_target(&ctx, &stacks, &stage)?;
+            if kind == Target::Local {
+                return crate::localcmd::destroy(&ctx, &target, yes);
+            }
             cloud::destroy(&ctx, &target, discover, yes, engine == crate::cli::Engine::Cloudformation)
         }
         Command::Synth { stacks, stage, build, account, region } => {
@@ -111,10 +127,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             cloud::synth(&ctx, &target, &build, account, region)
         }
         Command::Status { stacks, stage } => {
-            let target = on_aws(&ctx, "status", &stacks, &stage)?;
+            let (kind, target) = on_target(&ctx, &stacks, &stage)?;
+            if kind == Target::Local {
+                return crate::localcmd::status(&ctx, &target);
+            }
             cloud::status(&ctx, &target)
         }
-        Command::Serve { stacks, .. } => not_yet(&ctx, "serve", &stacks, None),
+        Command::Serve { stacks, stage, port, watch, build } => {
+            crate::naming::check_stage(&stage).map_err(Failure::User)?;
+            let loaded = load_all(&ctx, &stacks, &stage)?;
+            crate::localcmd::serve(&ctx, &AwsTarget { stacks: loaded, stage }, &build, port, watch)
+        }
+        Command::LocalServer { dir, port } => crate::localcmd::local_server(dir, port),
     }
 }
 
@@ -260,22 +284,22 @@ pub struct AwsTarget {
     pub stage: String,
 }
 
-fn on_aws(ctx: &Context, command: &str, stacks: &StackArgs, stage: &StageArgs) -> Result<AwsTarget, Failure> {
+/// The target, stacks and stage of a command that touches a deployment; the
+/// first stderr line names the target and why.
+fn on_target(ctx: &Context, stacks: &StackArgs, stage: &StageArgs) -> Result<(Target, AwsTarget), Failure> {
     let (target, why) = resolve_target(stage.target);
     ctx.note(format!("target: {} ({why})", match target { Target::Aws => "aws", Target::Local => "local" }));
     crate::naming::check_stage(&stage.stage).map_err(Failure::User)?;
     let mut loaded = load_all(ctx, stacks, &stage.stage)?;
     if let Some(bucket) = &stage.state_bucket {
+        if target == Target::Local {
+            return Err(Failure::User("`--state-bucket` applies to the aws target; the local cloud keeps its state under .stackctl/local/".into()));
+        }
         for s in &mut loaded {
             s.state = crate::stack::model::StateConfig { backend: crate::stack::model::StateBackend::S3, bucket: Some(bucket.clone()), prefix: "stackctl/".into() };
         }
     }
-    if target == Target::Local {
-        return Err(Failure::Operation(format!(
-            "`stackctl {command} --target local` is not implemented yet (the local cloud comes next)\n  hint: use `--target aws` with AWS credentials, or AWS_ENDPOINT_URL pointing at an emulator"
-        )));
-    }
-    Ok(AwsTarget { stacks: loaded, stage: stage.stage.clone() })
+    Ok((target, AwsTarget { stacks: loaded, stage: stage.stage.clone() }))
 }
 
 pub(crate) fn json_out(ctx: &Context) -> bool {
@@ -283,8 +307,14 @@ pub(crate) fn json_out(ctx: &Context) -> bool {
 }
 
 pub(crate) fn build_for(ctx: &Context, stacks: &[Stack], build: &BuildArgs) -> Result<Vec<build::Artifact>, Failure> {
+    build_with(ctx, stacks, build, false)
+}
+
+/// Build every function: for Lambda, or (`host`) for the local cloud.
+pub(crate) fn build_with(ctx: &Context, stacks: &[Stack], build: &BuildArgs, host: bool) -> Result<Vec<build::Artifact>, Failure> {
     let opts = BuildOptions {
-        host: false,
+        host,
+        release: !host || build.release,
         allow_zigbuild: !build.no_zigbuild,
         verbose: ctx.verbose > 0,
         progress: std::io::stderr().is_terminal(),
@@ -294,15 +324,4 @@ pub(crate) fn build_for(ctx: &Context, stacks: &[Stack], build: &BuildArgs) -> R
         all.extend(build::build_stack(s, &opts).map_err(|e| Failure::Operation(e.to_string()))?);
     }
     Ok(all)
-}
-
-fn not_yet(ctx: &Context, command: &str, stacks: &StackArgs, stage: Option<&StageArgs>) -> Result<(), Failure> {
-    if let Some(stage) = stage {
-        let (target, why) = resolve_target(stage.target);
-        ctx.note(format!("target: {} ({why})", match target { Target::Aws => "aws", Target::Local => "local" }));
-        crate::naming::check_stage(&stage.stage).map_err(Failure::User)?;
-    }
-    // The stack files are still checked, so a typo surfaces now rather than later.
-    load_all(ctx, stacks, stage.map(|s| s.stage.as_str()).unwrap_or("dev"))?;
-    Err(Failure::Operation(format!("`stackctl {command}` is not implemented yet")))
 }

@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod cli;
 pub mod commands;
 pub mod diag;
+pub mod localcmd;
 pub mod engine;
 pub mod local;
 pub mod naming;

@@ -99,13 +99,25 @@ fn stackctl_token(key: &str) -> String {
 /// credentials may invoke only what its policy grants.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_invoke_api_enforces_grants_for_the_sdk_client() {
-    use stackctl::local::invoke_api::{Grants, InvokeApi};
+    use stackctl::local::iam::{Iam, Principal};
+    use stackctl::local::invoke_api::InvokeApi;
     let f = LocalFunction::start(spec(handler("paraphrase"), Duration::from_secs(10))).await.unwrap();
     let mut functions = BTreeMap::new();
     functions.insert("paraphrase-local".to_string(), f.clone());
-    let mut grants = Grants::default();
-    grants.0.insert("LOCALALLOWED".into(), ["paraphrase-local".to_string()].into_iter().collect());
-    let api = std::sync::Arc::new(InvokeApi { functions, grants, account: "000000000000".into(), region: "eu-central-1".into() });
+    let policy = serde_json::json!({ "Version": "2012-10-17", "Statement": [
+        { "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": ["arn:aws:lambda:eu-central-1:000000000000:function:paraphrase-local"] },
+    ]});
+    let principal = |key: &str, policy: serde_json::Value| Principal { access_key: key.into(), secret_key: "secret".into(), arn: format!("arn:aws:sts::000000000000:assumed-role/r/{key}"), policy };
+    let iam = Iam {
+        admin_key: String::new(),
+        admin_secret: String::new(),
+        principals: [
+            ("LOCALALLOWED".to_string(), principal("LOCALALLOWED", policy)),
+            ("LOCALOTHER".to_string(), principal("LOCALOTHER", serde_json::json!({ "Statement": [] }))),
+        ]
+        .into(),
+    };
+    let api = std::sync::Arc::new(InvokeApi { functions, iam: std::sync::Arc::new(iam), account: "000000000000".into(), region: "eu-central-1".into() });
     let addr = api.serve().await.unwrap();
 
     let client = |key: &str| {

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use stackctl::local::s3::{serve, ObjectGrant, Policies};
+use stackctl::local::iam::{Iam, Principal};
+use stackctl::local::s3::serve;
 
 fn client(addr: std::net::SocketAddr, key: &str, secret: &str) -> aws_sdk_s3::Client {
     let http = aws_smithy_http_client::Builder::new()
@@ -23,13 +24,17 @@ fn client(addr: std::net::SocketAddr, key: &str, secret: &str) -> aws_sdk_s3::Cl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_are_reachable_only_as_granted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut secrets = BTreeMap::new();
-    for (k, s) in [("ADMIN", "admin-secret"), ("WORKER", "worker-secret"), ("START", "start-secret")] {
-        secrets.insert(k.to_string(), s.to_string());
-    }
-    let mut policies = Policies { admin: "ADMIN".into(), ..Default::default() };
-    policies.grants.insert("WORKER".into(), vec![ObjectGrant { bucket: "results-bucket".into(), prefix: "results/".into(), read: true, write: true }]);
-    let addr = serve(dir.path(), &secrets, policies).await.unwrap();
+    // The policy the engine generates for search-worker's role.
+    let worker_policy = serde_json::json!({ "Version": "2012-10-17", "Statement": [
+        { "Sid": "Bucket0Objects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": ["arn:aws:s3:::results-bucket/results/*"] },
+    ]});
+    let principal = |key: &str, secret: &str, policy: serde_json::Value| {
+        (key.to_string(), Principal { access_key: key.into(), secret_key: secret.into(), arn: format!("arn:aws:sts::000000000000:assumed-role/r/{key}"), policy })
+    };
+    let principals: BTreeMap<String, Principal> =
+        [principal("WORKER", "worker-secret", worker_policy), principal("START", "start-secret", serde_json::json!({ "Statement": [] }))].into();
+    let iam = Iam { admin_key: "ADMIN".into(), admin_secret: "admin-secret".into(), principals };
+    let addr = serve(dir.path(), std::sync::Arc::new(iam)).await.unwrap();
 
     let admin = client(addr, "ADMIN", "admin-secret");
     admin.create_bucket().bucket("results-bucket").send().await.unwrap();
@@ -48,6 +53,7 @@ async fn objects_are_reachable_only_as_granted() {
     let start = client(addr, "START", "start-secret");
     let denied = start.get_object().bucket("results-bucket").key("results/t1.json").send().await.unwrap_err();
     assert_eq!(denied.code(), Some("AccessDenied"));
+    assert!(denied.message().unwrap_or_default().contains("not authorized to perform: s3:GetObject"), "{denied:?}");
     let forged = client(addr, "WORKER", "wrong-secret");
     assert!(forged.get_object().bucket("results-bucket").key("results/t1.json").send().await.is_err(), "a wrong secret fails the signature check");
 }

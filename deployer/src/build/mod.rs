@@ -38,6 +38,9 @@ pub struct Artifact {
 pub struct BuildOptions {
     /// Build for this machine instead of for Lambda (the local cloud runs host binaries).
     pub host: bool,
+    /// The release profile (always for Lambda; the local cloud defaults to the
+    /// dev profile, which rebuilds much faster).
+    pub release: bool,
     /// Use `cargo zigbuild` when it is installed (pins glibc 2.34 and cross-builds arm64).
     pub allow_zigbuild: bool,
     /// Show cargo's own output as it runs.
@@ -48,7 +51,7 @@ pub struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { host: false, allow_zigbuild: true, verbose: false, progress: false }
+        BuildOptions { host: false, release: true, allow_zigbuild: true, verbose: false, progress: false }
     }
 }
 
@@ -100,9 +103,10 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Where the zip of a function goes: `target/lambda/{stack}/{function}/bootstrap.zip`.
-pub fn zip_path(stack: &Stack, function: &str) -> PathBuf {
-    target_dir(&stack.root).join("lambda").join(&stack.name).join(function).join("bootstrap.zip")
+/// Where the zip of a function goes: `target/lambda/{stack}/{function}/bootstrap.zip`
+/// (host builds for the local cloud: `target/lambda-host/...`).
+pub fn zip_path(stack: &Stack, function: &str, host: bool) -> PathBuf {
+    target_dir(&stack.root).join(if host { "lambda-host" } else { "lambda" }).join(&stack.name).join(function).join("bootstrap.zip")
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -153,7 +157,10 @@ fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, op
                 "building Lambda binaries without cargo-zigbuild needs a Linux host\n  hint: `pip install cargo-zigbuild`".into(),
             ));
         }
-        cmd.args(["build", "--release"]);
+        cmd.arg("build");
+        if opts.release || !opts.host {
+            cmd.arg("--release");
+        }
     }
     cmd.arg("--message-format=json-render-diagnostics");
     for f in group {
@@ -260,7 +267,7 @@ fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> R
         })?
     };
     let zip = package::zip_bootstrap(&bytes).map_err(|e| err(format!("cannot zip: {e}")))?;
-    let path = zip_path(stack, &f.name);
+    let path = zip_path(stack, &f.name, host);
     write_atomic(&path, &zip).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
     Ok(Artifact {
         stack: stack.name.clone(),

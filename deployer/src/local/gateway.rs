@@ -248,6 +248,45 @@ pub fn request_template<'a>(method: &'a Method, req: &HttpRequest) -> Option<&'a
     request_templates.get(&ctype).or_else(|| request_templates.get("application/json")).map(String::as_str)
 }
 
+/// A non-proxy (AWS) integration's answer → the method response, with the
+/// integration responses the engine creates (`NON_PROXY_RESPONSES`): the
+/// function's result is the 200 response, passed through; a function error's
+/// `errorMessage` is matched against each selection pattern (a regex that must
+/// match all of it, as in API Gateway) and rendered with that response's
+/// template, `$input.path('$.errorMessage')`; an error no pattern matches falls
+/// to the default 200 response with the error document, like API Gateway.
+pub fn integration_response(result: &[u8], function_error: bool, cors_origin: Option<&str>, request: &super::vtl::Request) -> HttpResponse {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(o) = cors_origin {
+        headers.push(("access-control-allow-origin".into(), o.into()));
+    }
+    if !function_error {
+        return HttpResponse { status: 200, headers, body: result.to_vec() };
+    }
+    let message = serde_json::from_slice::<Value>(result).ok().and_then(|v| v["errorMessage"].as_str().map(str::to_owned)).unwrap_or_default();
+    for (status, pattern) in crate::engine::desired::NON_PROXY_RESPONSES {
+        if pattern.is_empty() {
+            continue;
+        }
+        let Ok(re) = regex::Regex::new(&format!("^(?s:{pattern})$")) else { continue };
+        if re.is_match(&message) {
+            let mut req = request.clone();
+            req.body = String::from_utf8_lossy(result).into_owned();
+            let body = match super::vtl::render("$input.path('$.errorMessage')", &req) {
+                Ok(b) => b.into_bytes(),
+                Err(_) => return gateway_error(500, "Internal server error", cors_origin),
+            };
+            return HttpResponse { status: status.parse().unwrap_or(500), headers, body };
+        }
+    }
+    HttpResponse { status: 200, headers, body: result.to_vec() }
+}
+
+/// API Gateway's own 5xx answers (`Internal server error`, timeouts).
+pub fn server_error(status: u16, message: &str, cors_origin: Option<&str>) -> HttpResponse {
+    gateway_error(status, message, cors_origin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +358,26 @@ mod tests {
         let r = preflight(&a, &a.routes[0]);
         assert_eq!(r.status, 200);
         assert!(r.headers.contains(&("access-control-allow-methods".into(), "POST,GET,OPTIONS".into())));
+
+    }
+
+    #[test]
+    fn integration_responses_select_by_error_message() {
+        let req = crate::local::vtl::Request::default();
+        let ok = integration_response(br#"{"offers":[]}"#, false, Some("*"), &req);
+        assert_eq!((ok.status, ok.body.as_slice()), (200, br#"{"offers":[]}"#.as_slice()));
+        assert!(ok.headers.contains(&("access-control-allow-origin".into(), "*".into())));
+        let pending = serde_json::json!({ "errorType": "Pending", "errorMessage": r#"{"status":202,"message":"pending"}"# }).to_string();
+        let r = integration_response(pending.as_bytes(), true, None, &req);
+        assert_eq!(r.status, 202);
+        assert_eq!(String::from_utf8_lossy(&r.body), r#"{"status":202,"message":"pending"}"#);
+        let down = serde_json::json!({ "errorType": "Unavailable", "errorMessage": r#"{"status":503}"# }).to_string();
+        assert_eq!(integration_response(down.as_bytes(), true, None, &req).status, 500);
+        // Unmatched errors (a crash, a timeout) fall to the default response.
+        let crash = serde_json::json!({ "errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 1.00 seconds" }).to_string();
+        let r = integration_response(crash.as_bytes(), true, None, &req);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, crash.as_bytes());
         assert!(r.headers.contains(&("access-control-allow-origin".into(), "*".into())));
     }
 

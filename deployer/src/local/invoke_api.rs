@@ -1,10 +1,10 @@
 //! The local Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`,
 //! `RequestResponse` and `Event`), so that aws-sdk-lambda in a handler works
 //! unchanged against the local cloud — with IAM enforced: every function gets its
-//! own access key, and a caller may invoke only what its generated policy grants.
-//! (The key identifies the caller; signatures are not verified locally.)
+//! own access key, and a caller may invoke only what its role's policy allows
+//! (`local::iam`). The key identifies the caller; signatures are not verified here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -12,15 +12,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
+use super::iam::Iam;
 use super::lambda::{LocalFunction, Outcome};
 
-/// Who may invoke what: access key id → function names it may invoke.
-#[derive(Debug, Clone, Default)]
-pub struct Grants(pub BTreeMap<String, BTreeSet<String>>);
-
 pub struct InvokeApi {
+    /// By physical function name.
     pub functions: BTreeMap<String, Arc<LocalFunction>>,
-    pub grants: Grants,
+    pub iam: Arc<Iam>,
     pub account: String,
     pub region: String,
 }
@@ -51,7 +49,7 @@ impl InvokeApi {
         Ok(addr)
     }
 
-    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    pub async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let path = req.uri().path().to_owned();
         let Some(name) = path.strip_prefix("/2015-03-31/functions/").and_then(|p| p.strip_suffix("/invocations")) else {
             return Ok(json(StatusCode::NOT_FOUND, Some("UnknownOperationException"), r#"{"message":"unknown operation"}"#.into()));
@@ -62,9 +60,7 @@ impl InvokeApi {
         let invocation_type = req.headers().get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse").to_owned();
         let payload = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
         let arn = format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account);
-        let allowed = self.grants.0.get(&caller).is_some_and(|set| set.contains(&name));
-        if !allowed {
-            let message = format!("User: {caller} is not authorized to perform: lambda:InvokeFunction on resource: {arn} because no identity-based policy allows the lambda:InvokeFunction action");
+        if let Err(message) = self.iam.check(&caller, "lambda:InvokeFunction", &arn) {
             return Ok(json(StatusCode::FORBIDDEN, Some("AccessDeniedException"), serde_json::json!({ "Type": "User", "Message": message, "message": message }).to_string()));
         }
         let Some(function) = self.functions.get(&name).cloned() else {

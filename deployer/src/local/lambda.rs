@@ -60,6 +60,7 @@ pub struct LocalFunction {
     addr: std::net::SocketAddr,
     processes: Mutex<Vec<tokio::process::Child>>,
     counter: std::sync::atomic::AtomicU64,
+    runtime_api: tokio::task::AbortHandle,
 }
 
 impl LocalFunction {
@@ -68,9 +69,11 @@ impl LocalFunction {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
-        let f = Arc::new(LocalFunction { spec, shared: shared.clone(), addr, processes: Mutex::new(Vec::new()), counter: 0.into() });
-        super::spawn_server(listener, hyper::service::service_fn(move |req| runtime_api(shared.clone(), req)));
-        Ok(f)
+        let server = super::spawn_server(listener, hyper::service::service_fn({
+            let shared = shared.clone();
+            move |req| runtime_api(shared.clone(), req)
+        }));
+        Ok(Arc::new(LocalFunction { spec, shared, addr, processes: Mutex::new(Vec::new()), counter: 0.into(), runtime_api: server.abort_handle() }))
     }
 
     fn spawn_process(&self) -> std::io::Result<()> {
@@ -85,8 +88,33 @@ impl LocalFunction {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let child = cmd.spawn()?;
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe; the function dies with its server,
+        // even when the server is killed with SIGKILL.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        // The function's output goes to the server's log, one prefixed line at a time.
+        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|s| Box::new(s) as _)]
+            .into_iter()
+            .flatten()
+        {
+            let name = self.spec.name.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    println!("[{name}] {line}");
+                }
+            });
+        }
         self.processes.lock().expect("lock").push(child);
         Ok(())
     }
@@ -142,6 +170,7 @@ impl LocalFunction {
 impl Drop for LocalFunction {
     fn drop(&mut self) {
         self.stop();
+        self.runtime_api.abort();
     }
 }
 

@@ -1,17 +1,23 @@
-//! The embedded local cloud (issue #5). Built so far: the Lambda runtime API,
-//! the Invoke API and S3 with IAM enforced, the mapping-template
-//! evaluator that the local API Gateway runs for non-proxy integrations, and the
-//! gateway semantics themselves (routing, proxy events, responses, CORS).
+//! The embedded local cloud: `deploy --target local` runs the engine's plan with
+//! an executor that writes the stage as files (`cloud`, `engine`), and a server
+//! (`server`) serves them on loopback — API Gateway REST v1 (`gateway`, with the
+//! mapping-template evaluator `vtl`), Lambda (`lambda`: the handlers as native
+//! processes behind the Runtime API; `invoke_api`), S3 (`s3`: s3s + s3s-fs) and
+//! IAM (`iam`: each function's own key, checked against its role's policy).
 
+pub mod cloud;
+pub mod engine;
 pub mod gateway;
+pub mod iam;
 pub mod invoke_api;
 pub mod lambda;
 pub mod s3;
+pub mod server;
 pub mod vtl;
 
 /// Serve `service` on `listener` (HTTP/1.1, one task per connection) until the
-/// runtime stops.
-pub(crate) fn spawn_server<S, B>(listener: tokio::net::TcpListener, service: S)
+/// runtime stops or the returned task is aborted.
+pub(crate) fn spawn_server<S, B>(listener: tokio::net::TcpListener, service: S) -> tokio::task::JoinHandle<()>
 where
     S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -29,5 +35,5 @@ where
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
             });
         }
-    });
+    })
 }

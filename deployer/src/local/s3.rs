@@ -4,78 +4,73 @@
 //! generated policy grants (`s3:GetObject` / `s3:PutObject` on `bucket/prefix*`).
 //! The deployer's own key administers buckets.
 
-use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::SimpleAuth;
 use s3s::path::S3Path;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{s3_error, S3Result};
 
-/// What one key may do on objects.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectGrant {
-    pub bucket: String,
-    pub prefix: String,
-    pub read: bool,
-    pub write: bool,
+use super::iam::Iam;
+
+/// The IAM action of an S3 operation (the names differ for a few).
+pub fn iam_action(op: &str) -> String {
+    let action = match op {
+        "HeadObject" => "GetObject",
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
+        "ListBuckets" => "ListAllMyBuckets",
+        "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => "PutObject",
+        "AbortMultipartUpload" => "AbortMultipartUpload",
+        "DeleteObjects" => "DeleteObject",
+        "GetObjectAttributes" => "GetObjectAttributes",
+        other => other,
+    };
+    format!("s3:{action}")
 }
 
-/// Access keys and their grants; the admin key may do anything.
-#[derive(Debug, Clone, Default)]
-pub struct Policies {
-    pub admin: String,
-    pub grants: BTreeMap<String, Vec<ObjectGrant>>,
-}
-
-impl Policies {
-    /// Whether `key` may run operation `op` on `path`.
-    pub fn allows(&self, key: &str, op: &str, path: &S3Path) -> bool {
-        if key == self.admin {
-            return true;
-        }
-        let S3Path::Object { bucket, key: object } = path else { return false };
-        let (read, write) = match op {
-            "GetObject" | "HeadObject" => (true, false),
-            "PutObject" => (false, true),
-            _ => return false,
-        };
-        self.grants.get(key).into_iter().flatten().any(|g| {
-            g.bucket.as_str() == &**bucket && object.starts_with(&g.prefix) && (!read || g.read) && (!write || g.write)
-        })
+/// The IAM resource of an S3 request.
+pub fn iam_resource(path: &S3Path) -> String {
+    match path {
+        S3Path::Root => "*".into(),
+        S3Path::Bucket { bucket } => format!("arn:aws:s3:::{bucket}"),
+        S3Path::Object { bucket, key } => format!("arn:aws:s3:::{bucket}/{key}"),
     }
 }
 
-struct Enforcer(Policies);
+struct Enforcer(Arc<Iam>);
 
 #[async_trait::async_trait]
 impl S3Access for Enforcer {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let Some(creds) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "anonymous access is not allowed"));
+            return Err(s3_error!(AccessDenied, "anonymous access is not allowed on the local cloud"));
         };
-        let op = cx.s3_op().name().to_owned();
-        if self.0.allows(&creds.access_key, &op, cx.s3_path()) {
-            Ok(())
-        } else {
-            Err(s3_error!(AccessDenied, "{} is not authorized to perform: s3:{op} on this resource", creds.access_key))
-        }
+        let action = iam_action(cx.s3_op().name());
+        let resource = iam_resource(cx.s3_path());
+        self.0.check(&creds.access_key, &action, &resource).map_err(|message| s3_error!(AccessDenied, "{message}"))
     }
 }
 
-/// Serve `root` on a loopback port. `secrets` maps every access key to its secret.
-pub async fn serve(root: &Path, secrets: &BTreeMap<String, String>, policies: Policies) -> std::io::Result<std::net::SocketAddr> {
+/// The S3 service over `root` (one directory per bucket), SigV4 verified against
+/// every key `iam` knows, each request checked against the caller's policy.
+pub fn service(root: &Path, iam: Arc<Iam>) -> std::io::Result<S3Service> {
     std::fs::create_dir_all(root)?;
     let fs = s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
     let mut auth = SimpleAuth::new();
-    for (k, s) in secrets {
-        auth.register(k.clone(), s.as_str().into());
+    for (k, s) in iam.secrets() {
+        auth.register(k, s.as_str().into());
     }
     let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(auth);
-    builder.set_access(Enforcer(policies));
-    let service = builder.build();
+    builder.set_access(Enforcer(iam));
+    Ok(builder.build())
+}
+
+/// Serve `root` on a loopback port (the S3 service alone); returns its address.
+pub async fn serve(root: &Path, iam: Arc<Iam>) -> std::io::Result<std::net::SocketAddr> {
+    let service = service(root, iam)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     super::spawn_server(listener, service);

@@ -254,8 +254,52 @@ fn package_matches(package_id: &str, package: &str) -> bool {
     name == package
 }
 
+/// What a zip was made from, kept beside it: a rebuild whose binary has the same
+/// path, size and modification time reuses the zip without reading the binary.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+struct ZipSource {
+    binary: PathBuf,
+    len: u64,
+    modified_ns: u128,
+    host: bool,
+    sha256: String,
+    code_sha256: String,
+    size: u64,
+    glibc: Option<String>,
+}
+
+fn source_of(binary: &Path) -> Option<(u64, u128)> {
+    let meta = std::fs::metadata(binary).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some((meta.len(), modified))
+}
+
 fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> Result<Artifact, BuildError> {
     let err = |message: String| BuildError::Package { function: f.name.clone(), message };
+    let path = zip_path(stack, &f.name, host);
+    let sidecar = path.with_extension("zip.source.json");
+    let artifact = |src: &ZipSource| Artifact {
+        stack: stack.name.clone(),
+        function: f.name.clone(),
+        architecture: f.architecture,
+        zip: path.clone(),
+        sha256: src.sha256.clone(),
+        code_sha256: src.code_sha256.clone(),
+        size: src.size,
+        binary_size: src.len,
+        glibc: src.glibc.clone(),
+    };
+    let current = source_of(binary);
+    if let (Some((len, modified_ns)), Ok(text)) = (current, std::fs::read(&sidecar))
+        && let Ok(src) = serde_json::from_slice::<ZipSource>(&text)
+        && src.binary == binary
+        && src.len == len
+        && src.modified_ns == modified_ns
+        && src.host == host
+        && std::fs::metadata(&path).is_ok_and(|m| m.len() == src.size)
+    {
+        return Ok(artifact(&src));
+    }
     let bytes = std::fs::read(binary).map_err(|e| err(format!("cannot read {}: {e}", binary.display())))?;
     let glibc = if host {
         // The local cloud runs host binaries: whatever this machine links is fine.
@@ -266,20 +310,22 @@ fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> R
             other => other,
         })?
     };
-    let zip = package::zip_bootstrap(&bytes).map_err(|e| err(format!("cannot zip: {e}")))?;
-    let path = zip_path(stack, &f.name, host);
+    let zip = if host { package::zip_bootstrap_fast(&bytes) } else { package::zip_bootstrap(&bytes) }.map_err(|e| err(format!("cannot zip: {e}")))?;
     write_atomic(&path, &zip).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
-    Ok(Artifact {
-        stack: stack.name.clone(),
-        function: f.name.clone(),
-        architecture: f.architecture,
-        zip: path,
+    let (len, modified_ns) = current.unwrap_or((bytes.len() as u64, 0));
+    let src = ZipSource {
+        binary: binary.to_path_buf(),
+        len,
+        modified_ns,
+        host,
         sha256: package::sha256_hex(&zip),
         code_sha256: package::code_sha256(&zip),
         size: zip.len() as u64,
-        binary_size: bytes.len() as u64,
         glibc: glibc.map(|(a, b)| format!("{a}.{b}")),
-    })
+    };
+    // Best effort: without the record the next build just zips again.
+    let _ = write_atomic(&sidecar, &serde_json::to_vec(&src).unwrap_or_default());
+    Ok(artifact(&src))
 }
 
 /// Refuse a Lambda binary that needs a newer glibc than provided.al2023 has.

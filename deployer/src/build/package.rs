@@ -11,18 +11,24 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// Zip `bootstrap` (and nothing else) into memory.
 pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>, zip::result::ZipError> {
-    zip_entries(&[("bootstrap", binary, 0o755)])
+    zip_entries(&[("bootstrap", binary, 0o755)], 9)
+}
+
+/// Zip `bootstrap` for the local cloud: still reproducible, but deflate level 1
+/// (debug binaries are large, and the zip never crosses a network).
+pub fn zip_bootstrap_fast(binary: &[u8]) -> Result<Vec<u8>, zip::result::ZipError> {
+    zip_entries(&[("bootstrap", binary, 0o755)], 1)
 }
 
 /// Zip entries, sorted by name, with fixed metadata.
-pub fn zip_entries(entries: &[(&str, &[u8], u32)]) -> Result<Vec<u8>, zip::result::ZipError> {
+pub fn zip_entries(entries: &[(&str, &[u8], u32)], level: i64) -> Result<Vec<u8>, zip::result::ZipError> {
     let mut sorted: Vec<_> = entries.to_vec();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data, mode) in sorted {
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Deflated)
-            .compression_level(Some(9))
+            .compression_level(Some(level))
             .last_modified_time(DateTime::default()) // 1980-01-01 00:00:00
             .unix_permissions(mode)
             .large_file(false);
@@ -57,7 +63,7 @@ mod tests {
 
     #[test]
     fn entries_are_sorted_executable_and_dated_1980() {
-        let bytes = zip_entries(&[("z.txt", b"z", 0o644), ("bootstrap", b"bin", 0o755)]).unwrap();
+        let bytes = zip_entries(&[("z.txt", b"z", 0o644), ("bootstrap", b"bin", 0o755)], 9).unwrap();
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
         assert_eq!(archive.file_names().map(|n| n.unwrap().into_owned()).collect::<Vec<_>>(), ["bootstrap", "z.txt"]);
         let mut f = archive.by_name("bootstrap").unwrap();

@@ -86,6 +86,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Size and modification time of a file, as recorded after writing it.
+pub fn stamp(meta: &std::fs::Metadata) -> String {
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{}:{modified}", meta.len())
+}
+
 fn policy_digest(policy: &serde_json::Value) -> String {
     sha256_hex(&serde_json::to_vec(policy).unwrap_or_default())
 }
@@ -103,12 +109,15 @@ pub fn observe(dir: &Path, recorded: &State) -> BTreeMap<String, Live> {
             "bucket" => if dir.join("buckets").join(&r.physical_id).is_dir() { Live::Present } else { Live::Missing },
             "function" => {
                 let fdir = dir.join("functions").join(&r.physical_id);
-                match (std::fs::read(fdir.join("bootstrap")), cloud::read_json::<FunctionFile>(&fdir.join("config.json"))) {
-                    (Ok(code), Ok(_)) => {
-                        if r.outputs.get("bootstrap_sha256").is_some_and(|d| *d != sha256_hex(&code)) {
-                            Live::Drifted("code replaced by hand".into())
-                        } else {
+                let bootstrap = fdir.join("bootstrap");
+                match (std::fs::metadata(&bootstrap), cloud::read_json::<FunctionFile>(&fdir.join("config.json"))) {
+                    (Ok(meta), Ok(_)) => {
+                        // Unchanged size and time: the file we wrote. Otherwise compare contents.
+                        let same_file = r.outputs.get("bootstrap_stamp").is_some_and(|s| *s == stamp(&meta));
+                        if same_file || std::fs::read(&bootstrap).is_ok_and(|code| r.outputs.get("bootstrap_sha256") == Some(&sha256_hex(&code))) {
                             Live::Present
+                        } else {
+                            Live::Drifted("code replaced by hand".into())
                         }
                     }
                     _ => Live::Missing,
@@ -251,7 +260,13 @@ impl Executor<'_> {
                     code_sha256: code_sha256.clone(),
                 };
                 cloud::write_json(&fdir.join("config.json"), &config, true)?;
-                let outputs = [("bootstrap_sha256".to_string(), sha256_hex(&code)), ("code_sha256".to_string(), code_sha256.clone())].into();
+                let meta = std::fs::metadata(fdir.join("bootstrap"))?;
+                let outputs = [
+                    ("bootstrap_sha256".to_string(), sha256_hex(&code)),
+                    ("bootstrap_stamp".to_string(), stamp(&meta)),
+                    ("code_sha256".to_string(), code_sha256.clone()),
+                ]
+                .into();
                 Ok(Self::recorded(node, name.clone(), Some(arn), outputs))
             }
             Spec::RestApi { name, .. } => {
@@ -455,7 +470,7 @@ pub fn destroy(stack: &Stack, stage: &str, project: &Path, opts: &Options) -> Re
     remove_dir(&dir).map_err(|e| LocalError::Server(format!("cannot remove {}: {e}", dir.display())))?;
     remove_file(&state_path).map_err(|e| LocalError::Server(format!("cannot remove {}: {e}", state_path.display())))?;
     drop(lock);
-    prune_empty(project, &[dir.parent(), state_path.parent(), Some(&project.join(".stackctl/local/state")), Some(&project.join(".stackctl/local"))]);
+    prune_empty(project, &[dir.parent(), state_path.parent(), Some(&project.join(".stackctl/local/state")), Some(&project.join(".stackctl/local")), Some(&project.join(".stackctl"))]);
     Ok(Outcome { plan, state: current, url: None })
 }
 

@@ -125,8 +125,9 @@ impl Server {
                     policy: role.policy.clone(),
                 },
             );
-            let code = std::fs::read(&bootstrap).map_err(|e| format!("{}: {e}", bootstrap.display()))?;
-            let fingerprint = sha256_hex(&[bytes.as_slice(), sha256_hex(&code).as_bytes(), role.access_key.as_bytes(), role.secret_key.as_bytes()].concat());
+            let meta = std::fs::metadata(&bootstrap).map_err(|e| format!("{}: {e}", bootstrap.display()))?;
+            let code = super::engine::stamp(&meta);
+            let fingerprint = sha256_hex(&[bytes.as_slice(), code.as_bytes(), role.access_key.as_bytes(), role.secret_key.as_bytes()].concat());
             if let Some((fp, f)) = previous.and_then(|w| w.functions.get(&config.name))
                 && *fp == fingerprint
             {

@@ -64,7 +64,18 @@ fn deploy_plan_status_destroy_from_the_cli() {
     let out = stackctl(&moto, project.path(), target.path(), &["status", "--stage", "e2e"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("not deployed"), "{}", text(&out));
 
+    // `--target local` wins over configured credentials: the same stack on the
+    // local cloud. Its "function" is not a Lambda handler (it prints and exits):
+    // the gateway answers 502 at once, as API Gateway does for a crashed runtime.
     let out = stackctl(&moto, project.path(), target.path(), &["deploy", "--stage", "e2e", "--target", "local"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"), "{}", text(&out));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("target: local (from --target)"), "{}", text(&out));
+    let out = stackctl(&moto, project.path(), target.path(), &["invoke", "--stage", "e2e", "--target", "local", "--http", "GET", "/hello"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 502"), "{}", text(&out));
+    let log = std::fs::read_to_string(project.path().join(".stackctl/local/hello/e2e/server.log")).unwrap();
+    assert!(log.contains("Runtime.ExitError"), "reported as the runtime's exit, not a timeout:\n{log}");
+    let out = stackctl(&moto, project.path(), target.path(), &["destroy", "--stage", "e2e", "--target", "local"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!project.path().join(".stackctl/local").exists());
 }

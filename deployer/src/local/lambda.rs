@@ -25,6 +25,12 @@ pub struct FunctionSpec {
     pub environment: BTreeMap<String, String>,
 }
 
+enum Wait {
+    Answer(Outcome),
+    Exited,
+    TimedOut,
+}
+
 /// The outcome of one invocation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -135,14 +141,16 @@ impl LocalFunction {
             self.spawn_process()?;
         }
         self.shared.ready.notify_one();
-        let result = tokio::time::timeout(self.spec.timeout, rx).await;
+        let result = self.wait(&id, rx).await;
         self.shared.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         match result {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(_)) => Ok(Outcome::Failed(lambda_error("Runtime.ExitError", "the function's process exited"))),
-            Err(_) => {
-                self.shared.waiting.lock().expect("lock").remove(&id);
-                self.shared.queue.lock().expect("lock").retain(|p| p.id != id);
+            Wait::Answer(outcome) => Ok(outcome),
+            Wait::Exited => {
+                self.forget(&id);
+                Ok(Outcome::Failed(lambda_error("Runtime.ExitError", "Runtime exited without providing a reason")))
+            }
+            Wait::TimedOut => {
+                self.forget(&id);
                 // The process running it is stuck. Which one is not known here, so the
                 // pool restarts (Lambda, too, discards the sandbox of a timed-out call).
                 self.stop();
@@ -150,6 +158,30 @@ impl LocalFunction {
                 Ok(Outcome::Failed(lambda_error("Sandbox.Timedout", &format!("Task timed out after {secs:.2} seconds"))))
             }
         }
+    }
+
+    /// Wait for the answer, the timeout, or every process of the function exiting.
+    async fn wait(&self, id: &str, mut rx: oneshot::Receiver<Outcome>) -> Wait {
+        let deadline = tokio::time::Instant::now() + self.spec.timeout;
+        loop {
+            tokio::select! {
+                answer = &mut rx => return match answer {
+                    Ok(outcome) => Wait::Answer(outcome),
+                    Err(_) => Wait::Exited,
+                },
+                _ = tokio::time::sleep_until(deadline) => return Wait::TimedOut,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if self.process_count() == 0 && self.shared.waiting.lock().expect("lock").contains_key(id) {
+                        return Wait::Exited;
+                    }
+                }
+            }
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        self.shared.waiting.lock().expect("lock").remove(id);
+        self.shared.queue.lock().expect("lock").retain(|p| p.id != id);
     }
 
     /// Kill every process of the function.

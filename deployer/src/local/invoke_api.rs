@@ -68,9 +68,7 @@ impl InvokeApi {
             return Ok(json(StatusCode::NOT_FOUND, Some("ResourceNotFoundException"), serde_json::json!({ "Type": "User", "Message": message }).to_string()));
         };
         if invocation_type == "Event" {
-            tokio::spawn(async move {
-                let _ = function.invoke(payload).await;
-            });
+            function.invoke_event(payload);
             return Ok(json(StatusCode::ACCEPTED, None, String::new()));
         }
         match function.invoke(payload).await {

@@ -67,7 +67,15 @@ pub struct LocalFunction {
     processes: Mutex<Vec<tokio::process::Child>>,
     counter: std::sync::atomic::AtomicU64,
     runtime_api: tokio::task::AbortHandle,
+    /// Asynchronous (`Event`) invocations run at most this many at a time; the
+    /// rest wait in the function's event queue, as on Lambda.
+    event_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// At most this many processes per function (Lambda's concurrency limit, scaled
+/// to one machine); further calls wait for a warm process.
+pub const MAX_PROCESSES: usize = 64;
+const EVENT_CONCURRENCY: usize = 16;
 
 impl LocalFunction {
     /// Start the function's runtime API on a loopback port (processes start on demand).
@@ -79,7 +87,7 @@ impl LocalFunction {
             let shared = shared.clone();
             move |req| runtime_api(shared.clone(), req)
         }));
-        Ok(Arc::new(LocalFunction { spec, shared, addr, processes: Mutex::new(Vec::new()), counter: 0.into(), runtime_api: server.abort_handle() }))
+        Ok(Arc::new(LocalFunction { spec, shared, addr, processes: Mutex::new(Vec::new()), counter: 0.into(), runtime_api: server.abort_handle(), event_slots: Arc::new(tokio::sync::Semaphore::new(EVENT_CONCURRENCY)) }))
     }
 
     fn spawn_process(&self) -> std::io::Result<()> {
@@ -137,7 +145,8 @@ impl LocalFunction {
         // One process per concurrent invocation, as Lambda does: a warm process
         // (even one still posting its previous answer) takes the next call.
         let in_flight = self.shared.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if self.process_count() < in_flight {
+        let running = self.process_count();
+        if running < in_flight && running < MAX_PROCESSES {
             self.spawn_process()?;
         }
         self.shared.ready.notify_one();
@@ -158,6 +167,19 @@ impl LocalFunction {
                 Ok(Outcome::Failed(lambda_error("Sandbox.Timedout", &format!("Task timed out after {secs:.2} seconds"))))
             }
         }
+    }
+
+    /// Queue an asynchronous (`Event`) invocation; it runs when a slot is free.
+    pub fn invoke_event(self: &Arc<Self>, payload: Vec<u8>) {
+        let f = self.clone();
+        tokio::spawn(async move {
+            let Ok(_slot) = f.event_slots.clone().acquire_owned().await else { return };
+            match f.invoke(payload).await {
+                Ok(Outcome::Ok(_)) => {}
+                Ok(Outcome::FunctionError(b) | Outcome::Failed(b)) => println!("[{}] async invocation failed: {}", f.spec.name, String::from_utf8_lossy(&b)),
+                Err(e) => println!("[{}] async invocation failed: {e}", f.spec.name),
+            }
+        });
     }
 
     /// Wait for the answer, the timeout, or every process of the function exiting.

@@ -13,6 +13,7 @@
 //!   every 50th request), errors (transport errors, 5xx, unexpected statuses),
 //!   p50/p99 latency, throughput, and the resident memory of the server and its
 //!   function processes.
+//!
 //! `STACKCTL_BENCH_PROFILE=dev` measures dev-profile handlers instead. Asserts
 //! nothing about speed.
 

@@ -320,6 +320,9 @@ pub fn serve(ctx: &Context, target: &AwsTarget, build: &BuildArgs, port: u16, wa
                     println!("still serving the previous version");
                 }
                 Ok(changed) => {
+                    if !changed.iter().any(|c| *c) {
+                        println!("no change to deploy (the binaries are identical)");
+                    }
                     for (s, changed) in servers.iter().zip(changed) {
                         if changed {
                             match s.reload().await {

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod diag;
 pub mod localcmd;
 pub mod engine;
+pub mod faultproxy;
 pub mod local;
 pub mod naming;
 pub mod stack;

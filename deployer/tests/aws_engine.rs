@@ -6,7 +6,7 @@ mod support;
 
 
 use moto::Moto;
-use support::{fake_artifacts as artifacts, load_stack as load};
+use support::{fake_artifacts as artifacts, load_stack as load, nothing_of_stage_remains};
 use stackctl::aws::Clients;
 use stackctl::build::package;
 use stackctl::engine::deploy::{self, Options};
@@ -141,17 +141,6 @@ async fn a_second_deploy_sends_no_mutating_request_and_a_code_change_only_its_up
     let mutating = e.moto.mutating();
     assert_eq!(mutating.len(), 1, "{mutating:?}");
     assert!(mutating[0].starts_with("PUT ") && mutating[0].ends_with("/functions/paraphrase-production-paraphrase/code"), "{mutating:?}");
-}
-
-async fn nothing_of_stage_remains(c: &Clients, stage: &str) {
-    let roles = c.iam.list_roles().path_prefix("/stackctl/").send().await.unwrap();
-    assert!(roles.roles().iter().all(|r| !r.role_name().contains(&format!("-{stage}-"))), "roles left");
-    let functions = c.lambda.list_functions().send().await.unwrap();
-    assert!(functions.functions().iter().all(|f| !f.function_name().unwrap_or_default().contains(&format!("-{stage}-"))), "functions left");
-    let buckets = c.s3.list_buckets().send().await.unwrap();
-    assert!(buckets.buckets().iter().all(|b| !b.name().unwrap_or_default().contains(&format!("-{stage}-"))), "buckets left");
-    let apis = c.apigateway.get_rest_apis().send().await.unwrap();
-    assert!(apis.items().iter().all(|a| !a.name().unwrap_or_default().ends_with(&format!("-{stage}"))), "APIs left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

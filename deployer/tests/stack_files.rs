@@ -204,10 +204,10 @@ fn an_unknown_stack_name_suggests_the_closest() {
 }
 
 #[test]
-fn commands_of_later_issues_say_so_and_fail() {
-    let out = stackctl().args(["plan", "--target", "local"]).current_dir(workspace()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+fn the_target_is_named_first_and_the_local_target_refuses_a_state_bucket() {
+    let out = stackctl().args(["plan", "--target", "local", "--state-bucket", "team-state"]).current_dir(workspace()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("target: local (from --target)"), "{stderr}");
-    assert!(stderr.contains("not implemented yet"), "{stderr}");
+    assert!(stderr.contains("`--state-bucket` applies to the aws target"), "{stderr}");
 }

@@ -384,12 +384,10 @@ impl<'a> Executor<'a> {
                     })
                     .await?;
                     exists = !created;
-                    c.lambda
-                        .wait_until_function_active_v2()
-                        .function_name(name)
-                        .wait(Duration::from_secs(300))
-                        .await
-                        .map_err(|e| ApplyError::Internal(format!("{id}: waiting for the function to become active: {e}")))?;
+                    waiting(id, "the function to become active", || async {
+                        c.lambda.wait_until_function_active_v2().function_name(name).wait(Duration::from_secs(300)).await.map(|_| ())
+                    })
+                    .await?;
                 }
                 if exists && (code_changed || adopted) {
                     retrying(|| async {
@@ -452,7 +450,14 @@ impl<'a> Executor<'a> {
                     r.outputs.insert("endpoint".into(), endpoint.clone());
                     return Ok(r);
                 }
-                let out = retrying(|| async {
+                // CreateRestApi is not idempotent (two calls, two APIs): every attempt
+                // first adopts an API of this stage by name and tags — one created by a
+                // deploy killed before it could record it, or by an attempt whose answer
+                // was lost — and the SDK's own retries are off for the create itself.
+                let api_id = retrying(|| async {
+                    if let Some(existing) = self.find_rest_api(id, name).await? {
+                        return Ok(existing);
+                    }
                     let mut req = c
                         .apigateway
                         .create_rest_api()
@@ -461,10 +466,15 @@ impl<'a> Executor<'a> {
                     for (k, v) in &tags {
                         req = req.tags(k, v);
                     }
-                    req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:CreateRestApi", e))
+                    let out = req
+                        .customize()
+                        .config_override(aws_sdk_apigateway::config::Builder::default().retry_config(aws_sdk_apigateway::config::retry::RetryConfig::disabled()))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk(id, "apigateway:CreateRestApi", e))?;
+                    out.id.ok_or_else(|| AwsError::new(id, "apigateway:CreateRestApi", "no id in the answer"))
                 })
                 .await?;
-                let api_id = out.id.clone().ok_or_else(|| ApplyError::Internal(format!("{id}: CreateRestApi returned no id")))?;
                 // Record at once: a crash before the root lookup must not orphan the API.
                 let mut outputs = BTreeMap::new();
                 outputs.insert("endpoint".into(), endpoint.clone());
@@ -606,15 +616,37 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// The REST API of this stack and stage named `name`, if one exists.
+    async fn find_rest_api(&self, id: &str, name: &str) -> Result<Option<String>, AwsError> {
+        let mut position = None;
+        loop {
+            let page = self
+                .clients
+                .apigateway
+                .get_rest_apis()
+                .limit(500)
+                .set_position(position.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(id, "apigateway:GetRestApis", e))?;
+            let ours = tags(&self.desired.stack, &self.ctx.stage);
+            if let Some(api) = page.items().iter().find(|a| {
+                a.name() == Some(name) && ours.iter().all(|(k, v)| a.tags().and_then(|t| t.get(k)).is_some_and(|x| x == v))
+            }) {
+                return Ok(api.id().map(str::to_owned));
+            }
+            position = page.position().map(str::to_owned);
+            if position.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
     async fn wait_updated(&self, name: &str, id: &str) -> Result<(), ApplyError> {
-        self.clients
-            .lambda
-            .wait_until_function_updated_v2()
-            .function_name(name)
-            .wait(Duration::from_secs(300))
-            .await
-            .map(|_| ())
-            .map_err(|e| ApplyError::Internal(format!("{id}: waiting for the update to finish: {e}")))
+        waiting(id, "the update to finish", || async {
+            self.clients.lambda.wait_until_function_updated_v2().function_name(name).wait(Duration::from_secs(300)).await.map(|_| ())
+        })
+        .await
     }
 
     async fn put_method(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, integration: &MethodIntegration) -> Result<(), ApplyError> {
@@ -780,7 +812,14 @@ impl<'a> Executor<'a> {
                 .await?;
             }
             "rest_api" => {
-                gone(|| async { c.apigateway.delete_rest_api().rest_api_id(name).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteRestApi", e)) }).await?;
+                // An attempt whose answer was lost may have deleted it already, and some
+                // services (moto) answer a later delete with a bare 500: each attempt
+                // first checks that the API still exists.
+                gone(|| async {
+                    c.apigateway.get_rest_api().rest_api_id(name).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:GetRestApi", e))?;
+                    c.apigateway.delete_rest_api().rest_api_id(name).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteRestApi", e))
+                })
+                .await?;
             }
             // Resources, methods, gateway responses and deployments live inside the
             // API: deleted one by one only while the API itself stays.
@@ -868,6 +907,30 @@ pub async fn put_state(clients: &Clients, bucket: &str, key: &str, state: &State
 }
 
 /// Run a deleting call with retries; an object already gone is fine.
+/// Run a Lambda waiter; a poll that failed (throttled, a 5xx) is not the
+/// function's state: the wait starts again, up to 5 times, with backoff.
+async fn waiting<F, Fut, O, E>(id: &str, what: &str, mut wait: F) -> Result<(), ApplyError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), aws_smithy_runtime_api::client::waiters::error::WaiterError<O, E>>>,
+    O: std::fmt::Debug,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+    let mut attempt = 0;
+    loop {
+        match wait().await {
+            Ok(()) => return Ok(()),
+            Err(WaiterError::OperationFailed(e)) if attempt < 5 => {
+                attempt += 1;
+                drop(e);
+                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+            }
+            Err(e) => return Err(ApplyError::Internal(format!("{id}: waiting for {what}: {}", aws_sdk_lambda::error::DisplayErrorContext(&e)))),
+        }
+    }
+}
+
 async fn gone<T, F, Fut>(call: F) -> Result<(), AwsError>
 where
     F: FnMut() -> Fut,

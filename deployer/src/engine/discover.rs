@@ -2,7 +2,7 @@
 //! by their `stackctl:stack` / `stackctl:stage` tags (and name prefix), delete
 //! them in dependency order, and verify nothing of the stage remains.
 
-use crate::aws::{AwsError, Clients};
+use crate::aws::{retrying, AwsError, Clients};
 
 fn ours(tags: impl IntoIterator<Item = (String, String)>, stack: &str, stage: &str) -> bool {
     let tags: Vec<(String, String)> = tags.into_iter().collect();
@@ -13,7 +13,7 @@ fn ours(tags: impl IntoIterator<Item = (String, String)>, stack: &str, stage: &s
 pub async fn find(c: &Clients, stack: &str, stage: &str) -> Result<Vec<(&'static str, String)>, AwsError> {
     let prefix = format!("{stack}-{stage}");
     let mut found = Vec::new();
-    let apis = c.apigateway.get_rest_apis().limit(500).send().await.map_err(|e| AwsError::from_sdk("discover", "apigateway:GetRestApis", e))?;
+    let apis = retrying(|| async { c.apigateway.get_rest_apis().limit(500).send().await.map_err(|e| AwsError::from_sdk("discover", "apigateway:GetRestApis", e)) }).await?;
     for api in apis.items() {
         let tags = api.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()).unwrap_or_default();
         if ours(tags, stack, stage) {
@@ -22,13 +22,13 @@ pub async fn find(c: &Clients, stack: &str, stage: &str) -> Result<Vec<(&'static
     }
     let mut marker = None;
     loop {
-        let page = c.lambda.list_functions().set_marker(marker.clone()).send().await.map_err(|e| AwsError::from_sdk("discover", "lambda:ListFunctions", e))?;
+        let page = retrying(|| async { c.lambda.list_functions().set_marker(marker.clone()).send().await.map_err(|e| AwsError::from_sdk("discover", "lambda:ListFunctions", e)) }).await?;
         for f in page.functions() {
             let (Some(name), Some(arn)) = (f.function_name(), f.function_arn()) else { continue };
             if !name.starts_with(&prefix) {
                 continue;
             }
-            let tags = c.lambda.list_tags().resource(arn).send().await.map_err(|e| AwsError::from_sdk(name, "lambda:ListTags", e))?;
+            let tags = retrying(|| async { c.lambda.list_tags().resource(arn).send().await.map_err(|e| AwsError::from_sdk(name, "lambda:ListTags", e)) }).await?;
             if ours(tags.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()).unwrap_or_default(), stack, stage) {
                 found.push(("function", name.to_owned()));
             }
@@ -50,12 +50,12 @@ pub async fn find(c: &Clients, stack: &str, stage: &str) -> Result<Vec<(&'static
             found.push(("bucket", name.to_owned()));
         }
     }
-    let roles = c.iam.list_roles().path_prefix("/stackctl/").send().await.map_err(|e| AwsError::from_sdk("discover", "iam:ListRoles", e))?;
+    let roles = retrying(|| async { c.iam.list_roles().path_prefix("/stackctl/").send().await.map_err(|e| AwsError::from_sdk("discover", "iam:ListRoles", e)) }).await?;
     for r in roles.roles() {
         if !r.role_name().starts_with(&prefix) {
             continue;
         }
-        let tags = c.iam.list_role_tags().role_name(r.role_name()).send().await.map_err(|e| AwsError::from_sdk(r.role_name(), "iam:ListRoleTags", e))?;
+        let tags = retrying(|| async { c.iam.list_role_tags().role_name(r.role_name()).send().await.map_err(|e| AwsError::from_sdk(r.role_name(), "iam:ListRoleTags", e)) }).await?;
         if ours(tags.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())), stack, stage) {
             found.push(("role", r.role_name().to_owned()));
         }

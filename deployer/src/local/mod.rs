@@ -17,7 +17,7 @@ pub mod vtl;
 
 /// Serve `service` on `listener` (HTTP/1.1, one task per connection) until the
 /// runtime stops or the returned task is aborted.
-pub(crate) fn spawn_server<S, B>(listener: tokio::net::TcpListener, service: S) -> tokio::task::JoinHandle<()>
+pub fn spawn_server<S, B>(listener: tokio::net::TcpListener, service: S) -> tokio::task::JoinHandle<()>
 where
     S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,

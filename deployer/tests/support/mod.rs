@@ -52,3 +52,15 @@ pub fn fake_artifacts(stack: &stackctl::stack::Stack, dir: &Path, version: &str)
         })
         .collect()
 }
+
+/// Every service is listed: no role, function, bucket or REST API of `stage` is left.
+pub async fn nothing_of_stage_remains(c: &stackctl::aws::Clients, stage: &str) {
+    let roles = c.iam.list_roles().path_prefix("/stackctl/").send().await.unwrap();
+    assert!(roles.roles().iter().all(|r| !r.role_name().contains(&format!("-{stage}-"))), "roles left");
+    let functions = c.lambda.list_functions().send().await.unwrap();
+    assert!(functions.functions().iter().all(|f| !f.function_name().unwrap_or_default().contains(&format!("-{stage}-"))), "functions left");
+    let buckets = c.s3.list_buckets().send().await.unwrap();
+    assert!(buckets.buckets().iter().all(|b| !b.name().unwrap_or_default().contains(&format!("-{stage}-"))), "buckets left");
+    let apis = c.apigateway.get_rest_apis().send().await.unwrap();
+    assert!(apis.items().iter().all(|a| !a.name().unwrap_or_default().ends_with(&format!("-{stage}"))), "APIs left: {:?}", apis.items().iter().map(|a| a.name()).collect::<Vec<_>>());
+}

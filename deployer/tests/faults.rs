@@ -1,0 +1,119 @@
+//! Resilience against the real emulator behind a fault-injecting proxy
+//! (`stackctl::faultproxy`): throttling and 500s (some after the call took
+//! effect) during deploy and destroy, and a CLI deploy killed with SIGKILL at
+//! random points. Every case must converge, and destroy must leave nothing in
+//! any service.
+
+mod moto;
+mod support;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use moto::Moto;
+use stackctl::aws::Clients;
+use stackctl::engine::deploy::{self, Options};
+use stackctl::faultproxy::{Proxy, ProxyConfig};
+use support::{fake_artifacts, load_stack, nothing_of_stage_remains};
+
+const REGION: &str = "eu-central-1";
+
+async fn proxy(moto: &Moto, delay_ms: u64, throttle_share: f64, error_share: f64, seed: u64) -> Proxy {
+    let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
+    Proxy::start(ProxyConfig { upstream, delay: Duration::from_millis(delay_ms), throttle_share, error_share, seed }).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_and_destroy_converge_through_throttling_and_500s() {
+    let moto = Moto::start();
+    let seed = std::env::var("STACKCTL_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(42);
+    let faulty = proxy(&moto, 0, 0.15, 0.10, seed).await;
+    let through_faults = Clients::for_endpoint(&faulty.url, REGION).await;
+    let direct = Clients::for_endpoint(&moto.url, REGION).await;
+    let project = tempfile::tempdir().unwrap();
+    let zips = tempfile::tempdir().unwrap();
+    for name in ["car-search", "paraphrase"] {
+        let stack = load_stack(name, "faulty");
+        let arts = fake_artifacts(&stack, zips.path(), "v1");
+        let out = deploy::deploy(&through_faults, &stack, "faulty", &arts, project.path(), &Options::default()).await;
+        let out = out.unwrap_or_else(|e| panic!("{name}: the deploy did not absorb the faults: {e}"));
+        assert!(!out.plan.is_empty());
+        // Nothing lost, nothing made twice: read back without faults, the stage
+        // is exactly what was planned.
+        let again = deploy::deploy(&direct, &stack, "faulty", &arts, project.path(), &Options::default()).await.unwrap();
+        assert!(again.plan.is_empty(), "{name}: {}", stackctl::engine::plan::render(&again.plan));
+        let apis = direct.apigateway.get_rest_apis().send().await.unwrap();
+        assert_eq!(apis.items().iter().filter(|a| a.name() == Some(&format!("{name}-faulty"))).count(), 1, "{name}: one API");
+    }
+    let (throttled, failed) = faulty.injected();
+    assert!(throttled > 0 && failed > 0, "faults were injected: {throttled} throttled, {failed} failed");
+    for name in ["car-search", "paraphrase"] {
+        let stack = load_stack(name, "faulty");
+        deploy::destroy(&through_faults, &stack, "faulty", project.path(), &Options::default()).await.unwrap_or_else(|e| panic!("{name}: destroy: {e}"));
+    }
+    nothing_of_stage_remains(&direct, "faulty").await;
+}
+
+fn stackctl(project: &std::path::Path, target: &std::path::Path, endpoint: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stackctl"));
+    cmd.args(args)
+        .current_dir(project)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("CARGO_TARGET_DIR", target)
+        .env("NO_COLOR", "1")
+        .env_remove("STACKCTL_TARGET")
+        .env_remove("AWS_PROFILE");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_killed_at_random_points_converges_and_destroy_leaves_nothing() {
+    let moto = Moto::start();
+    // 20 ms per request: the deploy lasts long enough to be cut in the middle.
+    let slow = proxy(&moto, 20, 0.0, 0.0, 1).await;
+    let direct = Clients::for_endpoint(&moto.url, REGION).await;
+    let project = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    support::copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build-ws"), project.path());
+    let ok = |args: &[&str]| {
+        let out = stackctl(project.path(), target.path(), &slow.url, args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["build"]);
+    // Kill points spread over the deploy (a fixed pseudo-random sequence).
+    let mut seed = 0x9e37_79b9_u64;
+    let mut cut = 0;
+    for round in 0..5 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let delay = Duration::from_millis(50 + (seed >> 33) % 600);
+        let mut child = stackctl(project.path(), target.path(), &slow.url, &["deploy", "--stage", "kill"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        // Wait until it applies, then SIGKILL it after `delay`.
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("deploying stack") {
+            line.clear();
+        }
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if !finished {
+            cut += 1;
+        }
+        eprintln!("round {round}: killed after {delay:?} ({})", if finished { "it had finished" } else { "mid-deploy" });
+    }
+    assert!(cut > 0, "at least one deploy was cut mid-way");
+    let out = ok(&["deploy", "--stage", "kill"]);
+    assert!(out.contains("invoke URL"), "{out}");
+    let out = ok(&["deploy", "--stage", "kill"]);
+    assert!(out.contains("nothing to do"), "converged: {out}");
+    let apis = direct.apigateway.get_rest_apis().send().await.unwrap();
+    assert_eq!(apis.items().iter().filter(|a| a.name() == Some("hello-kill")).count(), 1, "one API, however many deploys were cut");
+    ok(&["destroy", "--stage", "kill", "--yes"]);
+    nothing_of_stage_remains(&direct, "kill").await;
+}

@@ -259,79 +259,92 @@ impl<'a> Executor<'a> {
                         }
                     })
                     .await?;
-                    retrying(|| crate::aws::block_public_access(c, name, id)).await?;
+                }
+                // After the create, the bucket's settings are independent: they go together.
+                let settings = async {
+                    if !update {
+                        let blocked = retrying(|| crate::aws::block_public_access(c, name, id));
+                        let encrypted = retrying(|| async {
+                            let rule = aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+                                .apply_server_side_encryption_by_default(
+                                    aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                                        .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+                                        .build()
+                                        .map_err(|e| AwsError::new(id, "s3:PutBucketEncryption", &e.to_string()))?,
+                                )
+                                .build();
+                            c.s3.put_bucket_encryption()
+                                .bucket(name)
+                                .server_side_encryption_configuration(
+                                    aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+                                        .rules(rule)
+                                        .build()
+                                        .map_err(|e| AwsError::new(id, "s3:PutBucketEncryption", &e.to_string()))?,
+                                )
+                                .send()
+                                .await
+                                .map_err(|e| AwsError::from_sdk(id, "s3:PutBucketEncryption", e))
+                        });
+                        futures::try_join!(blocked, encrypted)?;
+                    }
+                    Ok::<(), AwsError>(())
+                };
+                let tagged = async {
                     retrying(|| async {
-                        let rule = aws_sdk_s3::types::ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(
-                                aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
-                                    .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
-                                    .build()
-                                    .map_err(|e| AwsError::new(id, "s3:PutBucketEncryption", &e.to_string()))?,
-                            )
-                            .build();
-                        c.s3.put_bucket_encryption()
+                        let mut tagging = aws_sdk_s3::types::Tagging::builder();
+                        for (k, v) in &tags {
+                            tagging = tagging.tag_set(aws_sdk_s3::types::Tag::builder().key(k).value(v).build().map_err(|e| AwsError::new(id, "s3:PutBucketTagging", &e.to_string()))?);
+                        }
+                        c.s3.put_bucket_tagging()
                             .bucket(name)
-                            .server_side_encryption_configuration(
-                                aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
-                                    .rules(rule)
-                                    .build()
-                                    .map_err(|e| AwsError::new(id, "s3:PutBucketEncryption", &e.to_string()))?,
-                            )
+                            .tagging(tagging.build().map_err(|e| AwsError::new(id, "s3:PutBucketTagging", &e.to_string()))?)
                             .send()
                             .await
-                            .map_err(|e| AwsError::from_sdk(id, "s3:PutBucketEncryption", e))
+                            .map_err(|e| AwsError::from_sdk(id, "s3:PutBucketTagging", e))
                     })
                     .await?;
-                }
-                retrying(|| async {
-                    let mut tagging = aws_sdk_s3::types::Tagging::builder();
-                    for (k, v) in &tags {
-                        tagging = tagging.tag_set(aws_sdk_s3::types::Tag::builder().key(k).value(v).build().map_err(|e| AwsError::new(id, "s3:PutBucketTagging", &e.to_string()))?);
-                    }
-                    c.s3.put_bucket_tagging()
-                        .bucket(name)
-                        .tagging(tagging.build().map_err(|e| AwsError::new(id, "s3:PutBucketTagging", &e.to_string()))?)
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk(id, "s3:PutBucketTagging", e))
-                })
-                .await?;
-                if lifecycle.is_empty() {
-                    if update {
-                        retrying(|| async {
-                            match c.s3.delete_bucket_lifecycle().bucket(name).send().await {
-                                Ok(_) => Ok(()),
-                                Err(e) => {
-                                    let err = AwsError::from_sdk(id, "s3:DeleteBucketLifecycle", e);
-                                    if err.kind == ErrorKind::NotFound { Ok(()) } else { Err(err) }
+                    Ok::<(), AwsError>(())
+                };
+                let expiring = async {
+                    if lifecycle.is_empty() {
+                        if update {
+                            retrying(|| async {
+                                match c.s3.delete_bucket_lifecycle().bucket(name).send().await {
+                                    Ok(_) => Ok(()),
+                                    Err(e) => {
+                                        let err = AwsError::from_sdk(id, "s3:DeleteBucketLifecycle", e);
+                                        if err.kind == ErrorKind::NotFound { Ok(()) } else { Err(err) }
+                                    }
                                 }
+                            })
+                            .await?;
+                        }
+                    } else {
+                        retrying(|| async {
+                            let mut config = aws_sdk_s3::types::BucketLifecycleConfiguration::builder();
+                            for r in lifecycle {
+                                config = config.rules(
+                                    aws_sdk_s3::types::LifecycleRule::builder()
+                                        .id(&r.id)
+                                        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+                                        .filter(aws_sdk_s3::types::LifecycleRuleFilter::builder().prefix(&r.prefix).build())
+                                        .expiration(aws_sdk_s3::types::LifecycleExpiration::builder().days(r.expiration_days as i32).build())
+                                        .build()
+                                        .map_err(|e| AwsError::new(id, "s3:PutBucketLifecycleConfiguration", &e.to_string()))?,
+                                );
                             }
+                            c.s3.put_bucket_lifecycle_configuration()
+                                .bucket(name)
+                                .lifecycle_configuration(config.build().map_err(|e| AwsError::new(id, "s3:PutBucketLifecycleConfiguration", &e.to_string()))?)
+                                .send()
+                                .await
+                                .map_err(|e| AwsError::from_sdk(id, "s3:PutBucketLifecycleConfiguration", e))
                         })
                         .await?;
                     }
-                } else {
-                    retrying(|| async {
-                        let mut config = aws_sdk_s3::types::BucketLifecycleConfiguration::builder();
-                        for r in lifecycle {
-                            config = config.rules(
-                                aws_sdk_s3::types::LifecycleRule::builder()
-                                    .id(&r.id)
-                                    .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
-                                    .filter(aws_sdk_s3::types::LifecycleRuleFilter::builder().prefix(&r.prefix).build())
-                                    .expiration(aws_sdk_s3::types::LifecycleExpiration::builder().days(r.expiration_days as i32).build())
-                                    .build()
-                                    .map_err(|e| AwsError::new(id, "s3:PutBucketLifecycleConfiguration", &e.to_string()))?,
-                            );
-                        }
-                        c.s3.put_bucket_lifecycle_configuration()
-                            .bucket(name)
-                            .lifecycle_configuration(config.build().map_err(|e| AwsError::new(id, "s3:PutBucketLifecycleConfiguration", &e.to_string()))?)
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(id, "s3:PutBucketLifecycleConfiguration", e))
-                    })
-                    .await?;
-                }
+                    Ok::<(), AwsError>(())
+                };
+                futures::try_join!(settings, tagged, expiring)?;
                 Ok(Self::recorded_for(node, name.clone(), Some(format!("arn:aws:s3:::{name}")), BTreeMap::new()))
             }
             Spec::Function { name, role, memory, timeout, architecture, environment, hashed_environment, code_sha256, zip } => {
@@ -527,7 +540,7 @@ impl<'a> Executor<'a> {
             Spec::Method { path, http_method, integration } => {
                 let api_id = self.output("api", "id")?;
                 let resource_id = if path == "/" { self.output("api", "root_id")? } else { self.output(&format!("resource{path}"), "id")? };
-                self.put_method(id, &api_id, &resource_id, http_method, integration).await?;
+                self.put_method(id, &api_id, &resource_id, http_method, integration, update).await?;
                 Ok(Self::recorded_for(node, format!("{resource_id}/{http_method}"), None, BTreeMap::new()))
             }
             Spec::Permission { function, statement_id, http_method, path } => {
@@ -535,8 +548,7 @@ impl<'a> Executor<'a> {
                 let fname = self.output(function, "id")?;
                 let method = if http_method == "ANY" { "*" } else { http_method.as_str() };
                 let source_arn = format!("arn:aws:execute-api:{}:{}:{api_id}/*/{method}{}", self.ctx.region, self.ctx.account, source_arn_path(path));
-                retrying(|| async {
-                    let _ = c.lambda.remove_permission().function_name(&fname).statement_id(statement_id).send().await;
+                let add = || async {
                     c.lambda
                         .add_permission()
                         .function_name(&fname)
@@ -547,8 +559,18 @@ impl<'a> Executor<'a> {
                         .send()
                         .await
                         .map_err(|e| AwsError::from_sdk(id, "lambda:AddPermission", e))
-                })
-                .await?;
+                };
+                // A statement of that id already there (an update, or a cut deploy)
+                // is replaced.
+                let first = if update { None } else { Some(retrying(add).await) };
+                match first {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) if !matches!(e.kind, ErrorKind::AlreadyExists | ErrorKind::Conflict) => return Err(e.into()),
+                    _ => {
+                        let _ = c.lambda.remove_permission().function_name(&fname).statement_id(statement_id).send().await;
+                        retrying(add).await?;
+                    }
+                }
                 let mut outputs = BTreeMap::new();
                 outputs.insert("function".into(), fname);
                 outputs.insert("source_arn".into(), source_arn);
@@ -556,19 +578,25 @@ impl<'a> Executor<'a> {
             }
             Spec::GatewayResponses { allow_origin } => {
                 let api_id = self.output("api", "id")?;
-                for kind in [GatewayResponseType::Default4Xx, GatewayResponseType::Default5Xx] {
-                    retrying(|| async {
-                        c.apigateway
-                            .put_gateway_response()
-                            .rest_api_id(&api_id)
-                            .response_type(kind.clone())
-                            .response_parameters("gatewayresponse.header.Access-Control-Allow-Origin", format!("'{allow_origin}'"))
-                            .response_parameters("gatewayresponse.header.Access-Control-Allow-Headers", "'*'")
-                            .send()
-                            .await
-                            .map_err(|e| AwsError::from_sdk(id, "apigateway:PutGatewayResponse", e))
+                let puts = [GatewayResponseType::Default4Xx, GatewayResponseType::Default5Xx].map(|kind| {
+                    let api_id = &api_id;
+                    retrying(move || {
+                        let kind = kind.clone();
+                        async move {
+                            c.apigateway
+                                .put_gateway_response()
+                                .rest_api_id(api_id)
+                                .response_type(kind)
+                                .response_parameters("gatewayresponse.header.Access-Control-Allow-Origin", format!("'{allow_origin}'"))
+                                .response_parameters("gatewayresponse.header.Access-Control-Allow-Headers", "'*'")
+                                .send()
+                                .await
+                                .map_err(|e| AwsError::from_sdk(id, "apigateway:PutGatewayResponse", e))
+                        }
                     })
-                    .await?;
+                });
+                for r in futures::future::join_all(puts).await {
+                    r?;
                 }
                 Ok(Self::recorded_for(node, api_id, None, BTreeMap::new()))
             }
@@ -585,8 +613,10 @@ impl<'a> Executor<'a> {
                 })
                 .await?;
                 let deployment_id = deployment.id.ok_or_else(|| ApplyError::Internal(format!("{id}: no deployment id")))?;
-                let stage_exists = c.apigateway.get_stage().rest_api_id(&api_id).stage_name(stage).send().await.is_ok();
-                if stage_exists {
+                // A first deployment creates the stage, a later one points it at the
+                // new deployment; either falls back to the other when the stage is (or
+                // is not) there after all.
+                let point = || async {
                     retrying(|| async {
                         c.apigateway
                             .update_stage()
@@ -597,8 +627,9 @@ impl<'a> Executor<'a> {
                             .await
                             .map_err(|e| AwsError::from_sdk(id, "apigateway:UpdateStage", e))
                     })
-                    .await?;
-                } else {
+                    .await
+                };
+                let create = || async {
                     retrying(|| async {
                         let mut req = c.apigateway.create_stage().rest_api_id(&api_id).stage_name(stage).deployment_id(&deployment_id);
                         for (k, v) in &tags {
@@ -606,7 +637,26 @@ impl<'a> Executor<'a> {
                         }
                         req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:CreateStage", e))
                     })
-                    .await?;
+                    .await
+                };
+                if update {
+                    match point().await {
+                        Err(e) if e.kind == ErrorKind::NotFound => {
+                            create().await?;
+                        }
+                        other => {
+                            other?;
+                        }
+                    }
+                } else {
+                    match create().await {
+                        Err(e) if matches!(e.kind, ErrorKind::AlreadyExists | ErrorKind::Conflict) => {
+                            point().await?;
+                        }
+                        other => {
+                            other?;
+                        }
+                    }
                 }
                 let mut outputs = BTreeMap::new();
                 outputs.insert("stage".into(), stage.clone());
@@ -649,13 +699,19 @@ impl<'a> Executor<'a> {
         .await
     }
 
-    async fn put_method(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, integration: &MethodIntegration) -> Result<(), ApplyError> {
+    async fn put_method(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, integration: &MethodIntegration, update: bool) -> Result<(), ApplyError> {
         let c = &self.clients.apigateway;
         let cors_origin = self.desired.cors_origin();
-        // put_method refuses an existing method: delete first (moto and AWS alike),
-        // which also makes `put` a full replacement.
-        let _ = c.delete_method().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).send().await;
-        retrying(|| async {
+        // PutMethod refuses an existing method (moto and AWS alike): an update
+        // deletes it first, which also makes the put a full replacement; a create
+        // does so only when it finds one (left by a deploy that was cut).
+        let delete = || async {
+            let _ = c.delete_method().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).send().await;
+        };
+        if update {
+            delete().await;
+        }
+        let put = || async {
             c.put_method()
                 .rest_api_id(api_id)
                 .resource_id(resource_id)
@@ -664,8 +720,16 @@ impl<'a> Executor<'a> {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(id, "apigateway:PutMethod", e))
-        })
-        .await?;
+        };
+        match retrying(put).await {
+            Err(e) if matches!(e.kind, ErrorKind::AlreadyExists | ErrorKind::Conflict) => {
+                delete().await;
+                retrying(put).await?;
+            }
+            other => {
+                other?;
+            }
+        }
         match integration {
             MethodIntegration::Proxy { function } => {
                 let uri = self.lambda_uri(&self.output(function, "id")?);
@@ -702,9 +766,13 @@ impl<'a> Executor<'a> {
                 .await?;
                 // 200 is the function's result; other statuses are function errors
                 // whose JSON message carries `"status":N` (see search-worker).
-                for (status, pattern) in NON_PROXY_RESPONSES {
+                // One method response + integration response pair per status; the
+                // pairs are independent and go together.
+                let pairs = NON_PROXY_RESPONSES.iter().map(|(status, pattern)| {
                     self.put_response(id, api_id, resource_id, http_method, status, pattern, cors_origin.as_deref(), (*status != "200").then_some("$input.path('$.errorMessage')"))
-                        .await?;
+                });
+                for r in futures::future::join_all(pairs).await {
+                    r?;
                 }
             }
             MethodIntegration::CorsPreflight { .. } => {

@@ -61,8 +61,39 @@ impl Plan {
     pub fn depth(&self) -> usize {
         self.changes().map(|s| s.level).max().unwrap_or(0)
     }
+    /// The plan's critical path in round trips: the longest chain of dependent
+    /// steps, each weighed by the fewest sequential API calls its object needs
+    /// (`round_trips`). Times the per-request latency, the lower bound on an
+    /// apply's wall time.
+    pub fn critical_path(&self) -> usize {
+        let index: BTreeMap<&str, usize> = self.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let mut finish = vec![0usize; self.steps.len()];
+        for (i, s) in self.steps.iter().enumerate() {
+            let start = s.after.iter().filter_map(|d| index.get(d.as_str())).map(|&j| finish[j]).max().unwrap_or(0);
+            finish[i] = start + round_trips(s.kind, s.action);
+        }
+        finish.into_iter().max().unwrap_or(0)
+    }
     pub fn count(&self, action: Action) -> usize {
         self.steps.iter().filter(|s| s.action == action).count()
+    }
+}
+
+/// The fewest sequential API calls a change of this kind needs on AWS (calls
+/// that can go together count once): a role is CreateRole then PutRolePolicy; a
+/// bucket CreateBucket then its settings; a function CreateFunction then the
+/// poll that sees it Active; an API CreateRestApi then GetResources for the
+/// root; a method PutMethod, PutIntegration, PutMethodResponse,
+/// PutIntegrationResponse; a bucket delete lists before DeleteBucket.
+pub fn round_trips(kind: &str, action: Action) -> usize {
+    match (kind, action) {
+        (_, Action::NoOp) => 0,
+        ("role", Action::Update) => 1,
+        ("role" | "bucket" | "function" | "rest_api", Action::Create | Action::Replace) => 2,
+        ("function", Action::Update) => 2,
+        ("role" | "bucket", Action::Delete) => 2,
+        ("method", Action::Create | Action::Update | Action::Replace) => 4,
+        _ => 1,
     }
 }
 

@@ -20,10 +20,11 @@ function_() { # name role-arn zip env
         --role "$2" --zip-file "fileb://$3" --environment "Variables={$4}" --query FunctionArn >/dev/null
     aws lambda wait function-active-v2 --function-name "$1"
 }
-method() { # api resource verb function-arn type
+method() { # api resource verb function-arn type [request-templates-json]
     aws apigateway put-method --rest-api-id "$1" --resource-id "$2" --http-method "$3" --authorization-type NONE >/dev/null
     aws apigateway put-integration --rest-api-id "$1" --resource-id "$2" --http-method "$3" --type "$5" \
-        --integration-http-method POST --uri "arn:aws:apigateway:$REGION:lambda:path/2015-03-31/functions/$4/invocations" >/dev/null
+        --integration-http-method POST --uri "arn:aws:apigateway:$REGION:lambda:path/2015-03-31/functions/$4/invocations" \
+        ${6:+--request-templates "$6"} >/dev/null
     aws apigateway put-method-response --rest-api-id "$1" --resource-id "$2" --http-method "$3" --status-code 200 >/dev/null
     aws apigateway put-integration-response --rest-api-id "$1" --resource-id "$2" --http-method "$3" --status-code 200 --selection-pattern "" >/dev/null
 }
@@ -65,9 +66,8 @@ API=$(aws apigateway create-rest-api --name console-car-search --endpoint-config
 ROOT=$(aws apigateway get-resources --rest-api-id "$API" --query 'items[0].id')
 RES=$(aws apigateway create-resource --rest-api-id "$API" --parent-id "$ROOT" --path-part search --query id)
 method "$API" "$RES" POST "$S_ARN" AWS_PROXY
-method "$API" "$RES" GET "$W_ARN" AWS
-aws apigateway update-integration --rest-api-id "$API" --resource-id "$RES" --http-method GET \
-    --patch-operations 'op=add,path=/requestTemplates/application~1json,value={"token":"$input.params('"'"'token'"'"')"}' >/dev/null
+TEMPLATES='{"application/json":"{\"token\": \"$input.params(\u0027token\u0027)\", \"id\": \"$input.params(\u0027User\u0027)\"}"}'
+method "$API" "$RES" GET "$W_ARN" AWS "$TEMPLATES"
 cors "$API" "$RES" POST,GET,OPTIONS
 aws lambda add-permission --function-name console-search-start --statement-id apigw-post --action lambda:InvokeFunction \
     --principal apigateway.amazonaws.com --source-arn "arn:aws:execute-api:$REGION:$ACCOUNT:$API/*/POST/search" >/dev/null

@@ -54,6 +54,14 @@ async fn main() {
     let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
     let proxy = Proxy::start(ProxyConfig { upstream, delay, throttle_share: 0.0, error_share: 0.0, seed: 1 }).await.unwrap();
     let clients = Clients::for_endpoint(&proxy.url, REGION).await;
+    // moto builds each service's backend on its first request (IAM loads its
+    // managed policies: ~0.3 s); that is the emulator's start, not a deploy's.
+    let direct = Clients::for_endpoint(&moto.url, REGION).await;
+    direct.iam.list_roles().send().await.unwrap();
+    direct.apigateway.get_rest_apis().send().await.unwrap();
+    direct.lambda.list_functions().send().await.unwrap();
+    direct.s3.list_buckets().send().await.unwrap();
+    direct.sts.get_caller_identity().send().await.unwrap();
     let project = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let opts = BuildOptions { progress: false, ..Default::default() };

@@ -461,6 +461,9 @@ impl<'a> Executor<'a> {
                     let mut r = self.recorded(id).ok_or_else(|| ApplyError::Internal(format!("{id} not recorded")))?;
                     r.hash = node.hash.clone();
                     r.outputs.insert("endpoint".into(), endpoint.clone());
+                    if !r.outputs.contains_key("root_id") {
+                        r.outputs.insert("root_id".into(), self.root_resource(id, &api_id).await?);
+                    }
                     return Ok(r);
                 }
                 // CreateRestApi is not idempotent (two calls, two APIs): every attempt
@@ -489,20 +492,14 @@ impl<'a> Executor<'a> {
                 })
                 .await?;
                 // Record at once: a crash before the root lookup must not orphan the API.
+                // The record is marked incomplete (no hash): the next deploy updates
+                // it, which looks the root up.
                 let mut outputs = BTreeMap::new();
                 outputs.insert("endpoint".into(), endpoint.clone());
-                self.record(id, Some(Self::recorded_for(node, api_id.clone(), None, outputs.clone()))).await?;
-                let resources = retrying(|| async {
-                    c.apigateway.get_resources().rest_api_id(&api_id).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:GetResources", e))
-                })
-                .await?;
-                let root = resources
-                    .items()
-                    .iter()
-                    .find(|r| r.path() == Some("/"))
-                    .and_then(|r| r.id.clone())
-                    .ok_or_else(|| ApplyError::Internal(format!("{id}: the new API has no root resource")))?;
-                outputs.insert("root_id".into(), root);
+                let mut partial = Self::recorded_for(node, api_id.clone(), None, outputs.clone());
+                partial.hash = String::new();
+                self.record(id, Some(partial)).await?;
+                outputs.insert("root_id".into(), self.root_resource(id, &api_id).await?);
                 let arn = format!("arn:aws:apigateway:{}::/restapis/{api_id}", self.ctx.region);
                 Ok(Self::recorded_for(node, api_id, Some(arn), outputs))
             }
@@ -666,6 +663,20 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// The id of an API's root resource (`/`).
+    async fn root_resource(&self, id: &str, api_id: &str) -> Result<String, ApplyError> {
+        let resources = retrying(|| async {
+            self.clients.apigateway.get_resources().rest_api_id(api_id).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:GetResources", e))
+        })
+        .await?;
+        resources
+            .items()
+            .iter()
+            .find(|r| r.path() == Some("/"))
+            .and_then(|r| r.id.clone())
+            .ok_or_else(|| ApplyError::Internal(format!("{id}: the API has no root resource")))
+    }
+
     /// The REST API of this stack and stage named `name`, if one exists.
     async fn find_rest_api(&self, id: &str, name: &str) -> Result<Option<String>, AwsError> {
         let mut position = None;
@@ -749,7 +760,7 @@ impl<'a> Executor<'a> {
             }
             MethodIntegration::Aws { function, request_templates } => {
                 let uri = self.lambda_uri(&self.output(function, "id")?);
-                retrying(|| async {
+                let put_integration = retrying(|| async {
                     c.put_integration()
                         .rest_api_id(api_id)
                         .resource_id(resource_id)
@@ -762,21 +773,28 @@ impl<'a> Executor<'a> {
                         .send()
                         .await
                         .map_err(|e| AwsError::from_sdk(id, "apigateway:PutIntegration", e))
-                })
-                .await?;
-                // 200 is the function's result; other statuses are function errors
-                // whose JSON message carries `"status":N` (see search-worker).
-                // One method response + integration response pair per status; the
-                // pairs are independent and go together.
-                let pairs = NON_PROXY_RESPONSES.iter().map(|(status, pattern)| {
-                    self.put_response(id, api_id, resource_id, http_method, status, pattern, cors_origin.as_deref(), (*status != "200").then_some("$input.path('$.errorMessage')"))
                 });
-                for r in futures::future::join_all(pairs).await {
+                // 200 is the function's result; other statuses are function errors
+                // whose JSON message carries `"status":N` (see search-worker). Method
+                // responses need only the method: they go with the integration; the
+                // integration responses need both, and go together after.
+                let method_responses =
+                    futures::future::join_all(NON_PROXY_RESPONSES.iter().map(|(status, _)| self.put_method_response(id, api_id, resource_id, http_method, status, cors_origin.as_deref())));
+                let (integrated, responded) = futures::join!(put_integration, method_responses);
+                integrated?;
+                for r in responded {
+                    r?;
+                }
+                let integration_responses = NON_PROXY_RESPONSES.iter().map(|(status, pattern)| {
+                    self.put_integration_response(id, api_id, resource_id, http_method, status, pattern, cors_origin.as_deref(), (*status != "200").then_some("$input.path('$.errorMessage')"))
+                });
+                for r in futures::future::join_all(integration_responses).await {
                     r?;
                 }
             }
             MethodIntegration::CorsPreflight { .. } => {
-                retrying(|| async {
+                let headers = integration.preflight_headers();
+                let put_integration = retrying(|| async {
                     c.put_integration()
                         .rest_api_id(api_id)
                         .resource_id(resource_id)
@@ -786,17 +804,15 @@ impl<'a> Executor<'a> {
                         .send()
                         .await
                         .map_err(|e| AwsError::from_sdk(id, "apigateway:PutIntegration", e))
-                })
-                .await?;
-                let headers = integration.preflight_headers();
-                retrying(|| async {
+                });
+                let method_response = retrying(|| async {
                     let mut req = c.put_method_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code("200");
                     for (h, _) in &headers {
                         req = req.response_parameters(format!("method.response.header.{h}"), false);
                     }
                     req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:PutMethodResponse", e))
-                })
-                .await?;
+                });
+                futures::try_join!(put_integration, method_response)?;
                 retrying(|| async {
                     let mut req = c.put_integration_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code("200");
                     for (h, v) in &headers {
@@ -810,8 +826,21 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    async fn put_method_response(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, status: &str, cors_origin: Option<&str>) -> Result<(), AwsError> {
+        let c = &self.clients.apigateway;
+        retrying(|| async {
+            let mut req = c.put_method_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code(status);
+            if cors_origin.is_some() {
+                req = req.response_parameters("method.response.header.Access-Control-Allow-Origin", false);
+            }
+            req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:PutMethodResponse", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
     #[allow(clippy::too_many_arguments)]
-    async fn put_response(
+    async fn put_integration_response(
         &self,
         id: &str,
         api_id: &str,
@@ -821,16 +850,8 @@ impl<'a> Executor<'a> {
         pattern: &str,
         cors_origin: Option<&str>,
         template: Option<&str>,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<(), AwsError> {
         let c = &self.clients.apigateway;
-        retrying(|| async {
-            let mut req = c.put_method_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code(status);
-            if cors_origin.is_some() {
-                req = req.response_parameters("method.response.header.Access-Control-Allow-Origin", false);
-            }
-            req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:PutMethodResponse", e))
-        })
-        .await?;
         retrying(|| async {
             let mut req = c.put_integration_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code(status);
             if !pattern.is_empty() {
@@ -844,10 +865,9 @@ impl<'a> Executor<'a> {
             }
             req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:PutIntegrationResponse", e))
         })
-        .await?;
-        Ok(())
+        .await
+        .map(|_| ())
     }
-
 
     fn lambda_uri(&self, function_name: &str) -> String {
         format!(

@@ -83,16 +83,17 @@ impl Plan {
 /// that can go together count once): a role is CreateRole then PutRolePolicy; a
 /// bucket CreateBucket then its settings; a function CreateFunction then the
 /// poll that sees it Active; an API CreateRestApi then GetResources for the
-/// root; a method PutMethod, PutIntegration, PutMethodResponse,
-/// PutIntegrationResponse; a bucket delete lists before DeleteBucket.
+/// root; a method PutMethod, then PutIntegration with the method responses, then
+/// the integration responses; a deployment CreateDeployment then the tagged
+/// stage; a bucket delete lists before DeleteBucket.
 pub fn round_trips(kind: &str, action: Action) -> usize {
     match (kind, action) {
         (_, Action::NoOp) => 0,
         ("role", Action::Update) => 1,
-        ("role" | "bucket" | "function" | "rest_api", Action::Create | Action::Replace) => 2,
+        ("role" | "bucket" | "function" | "rest_api" | "deployment", Action::Create | Action::Replace) => 2,
         ("function", Action::Update) => 2,
         ("role" | "bucket", Action::Delete) => 2,
-        ("method", Action::Create | Action::Update | Action::Replace) => 4,
+        ("method", Action::Create | Action::Update | Action::Replace) => 3,
         _ => 1,
     }
 }

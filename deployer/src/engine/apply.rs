@@ -388,19 +388,23 @@ impl<'a> Executor<'a> {
                             req = req.tags(k, v);
                         }
                         match req.send().await {
-                            Ok(_) => Ok(true),
+                            // (created, already Active: Lambda answers Pending; some emulators Active)
+                            Ok(out) => Ok((true, out.state() == Some(&aws_sdk_lambda::types::State::Active))),
                             Err(e) => {
                                 let err = AwsError::from_sdk(id, "lambda:CreateFunction", e);
-                                if err.code == "ResourceConflictException" { Ok(false) } else { Err(err) }
+                                if err.code == "ResourceConflictException" { Ok((false, false)) } else { Err(err) }
                             }
                         }
                     })
                     .await?;
+                    let (created, active) = created;
                     exists = !created;
-                    waiting(id, "the function to become active", || async {
-                        c.lambda.wait_until_function_active_v2().function_name(name).wait(Duration::from_secs(300)).await.map(|_| ())
-                    })
-                    .await?;
+                    if !active {
+                        waiting(id, "the function to become active", || async {
+                            c.lambda.wait_until_function_active_v2().function_name(name).wait(Duration::from_secs(300)).await.map(|_| ())
+                        })
+                        .await?;
+                    }
                 }
                 if exists && (code_changed || adopted) {
                     retrying(|| async {

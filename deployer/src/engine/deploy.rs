@@ -235,9 +235,12 @@ pub async fn deploy(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[
 async fn deploy_locked(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &Options) -> Result<Outcome, DeployError> {
     let loc = StateLocation::of(stack, stage, project);
     let path = loc.local.clone();
-    let recorded = recorded(clients, stack, stage, project).await?;
+    // The state and the account are independent reads: together.
+    let (recorded, account) = futures::join!(recorded(clients, stack, stage, project), clients.account());
+    let recorded = recorded?;
     super::cfn_deploy::refuse_if_cloudformation(recorded.as_ref(), &stack.name, stage)?;
-    let ctx = context(clients, stack, stage, recorded.as_ref()).await?;
+    let parameters = resolve_parameters(clients, stack, stage, recorded.as_ref()).await?;
+    let ctx = Context { stage: stage.into(), account: account?, region: clients.region.clone(), parameters };
     if let Some(r) = &recorded
         && r.account.as_deref().is_some_and(|a| a != ctx.account)
     {

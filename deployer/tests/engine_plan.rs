@@ -219,7 +219,10 @@ fn destroy_is_an_empty_desired_stack_deleted_in_reverse_order() {
     let p = plan::plan(&empty, Some(&state), &BTreeMap::new());
     assert_eq!(p.count(Action::Delete), d1.nodes.len());
     let pos = |id: &str| p.steps.iter().position(|s| s.id == id).unwrap();
-    assert!(pos("method/GET /search") < pos("function/search-worker"));
+    // The stage stops serving a function before the function goes.
+    assert!(pos("deployment") < pos("function/search-worker"));
+    assert!(pos("permission/GET /search") < pos("function/search-worker"));
+    assert!(pos("method/GET /search") < pos("resource/search"));
     assert!(pos("function/search-worker") < pos("role/search-worker"));
     assert!(pos("function/search-worker") < pos("bucket/results"));
     assert!(pos("resource/search") < pos("api"));

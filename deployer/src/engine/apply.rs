@@ -667,6 +667,15 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// The physical name of a desired function: known before it exists, so a
+    /// method's integration need not wait for the function (the stage does).
+    fn function_name(&self, function: &str) -> Result<String, ApplyError> {
+        match self.desired.get(function).map(|n| &n.spec) {
+            Some(Spec::Function { name, .. }) => Ok(name.clone()),
+            _ => Ok(self.output(function, "id")?),
+        }
+    }
+
     /// The id of an API's root resource (`/`).
     async fn root_resource(&self, id: &str, api_id: &str) -> Result<String, ApplyError> {
         let resources = retrying(|| async {
@@ -747,7 +756,7 @@ impl<'a> Executor<'a> {
         }
         match integration {
             MethodIntegration::Proxy { function } => {
-                let uri = self.lambda_uri(&self.output(function, "id")?);
+                let uri = self.lambda_uri(&self.function_name(function)?);
                 retrying(|| async {
                     c.put_integration()
                         .rest_api_id(api_id)
@@ -763,7 +772,7 @@ impl<'a> Executor<'a> {
                 .await?;
             }
             MethodIntegration::Aws { function, request_templates } => {
-                let uri = self.lambda_uri(&self.output(function, "id")?);
+                let uri = self.lambda_uri(&self.function_name(function)?);
                 let put_integration = retrying(|| async {
                     c.put_integration()
                         .rest_api_id(api_id)

@@ -301,6 +301,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
         }
         nodes.push(node("gateway-responses", Spec::GatewayResponses { allow_origin: api.cors.allow_origin.clone() }, vec![api_id.clone()]));
         let mut method_ids = Vec::new();
+        let mut function_ids: Vec<NodeId> = Vec::new();
         for r in &api.routes {
             let resource = if r.path == "/" { api_id.clone() } else { format!("resource{}", r.path) };
             for m in &r.methods {
@@ -312,11 +313,13 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
                     }
                 };
                 let id = format!("method/{} {}", m.http_method, r.path);
-                nodes.push(node(
-                    id.clone(),
-                    Spec::Method { path: r.path.clone(), http_method: m.http_method.clone(), integration },
-                    vec![resource.clone(), function.clone()],
-                ));
+                // The integration names the function by ARN, known in advance: the
+                // method waits only for its resource; the deployment, which makes it
+                // live, waits for the function.
+                nodes.push(node(id.clone(), Spec::Method { path: r.path.clone(), http_method: m.http_method.clone(), integration }, vec![resource.clone()]));
+                if !function_ids.contains(&function) {
+                    function_ids.push(function.clone());
+                }
                 method_ids.push(id.clone());
                 nodes.push(node(
                     format!("permission/{} {}", m.http_method, r.path),
@@ -362,6 +365,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
             api_hash: api_parts.iter().map(|n| format!("{}={}", n.id, n.hash)).collect::<Vec<_>>().join(";"),
         });
         let mut deps = method_ids;
+        deps.extend(function_ids);
         deps.push("gateway-responses".into());
         deps.push(api_id.clone());
         nodes.push(node("deployment", Spec::Deployment { stage: ctx.stage.clone(), api_hash }, deps));

@@ -216,6 +216,14 @@ impl Executor<'_> {
         self.state.resources.get(id).map(|r| r.physical_id.clone()).ok_or_else(|| std::io::Error::other(format!("{id} is not deployed yet")))
     }
 
+    /// A desired function's physical name (known before the function exists).
+    fn function_name(&self, function: &str) -> std::io::Result<String> {
+        match self.desired.get(function).map(|n| &n.spec) {
+            Some(Spec::Function { name, .. }) => Ok(name.clone()),
+            _ => self.output(function),
+        }
+    }
+
     fn recorded(node: &Node, physical_id: String, arn: Option<String>, outputs: BTreeMap<String, String>) -> Recorded {
         Recorded { kind: plan::kind_of(&node.spec).into(), physical_id, arn, hash: node.hash.clone(), depends_on: node.depends_on.clone(), outputs }
     }
@@ -277,9 +285,9 @@ impl Executor<'_> {
             Spec::ApiResource { .. } => Ok(Self::recorded(node, cloud::random_id(6, false), None, BTreeMap::new())),
             Spec::Method { path, http_method, integration } => {
                 let integration = match integration {
-                    MethodIntegration::Proxy { function } => MethodIntegration::Proxy { function: self.output(function)? },
+                    MethodIntegration::Proxy { function } => MethodIntegration::Proxy { function: self.function_name(function)? },
                     MethodIntegration::Aws { function, request_templates } => {
-                        MethodIntegration::Aws { function: self.output(function)?, request_templates: request_templates.clone() }
+                        MethodIntegration::Aws { function: self.function_name(function)?, request_templates: request_templates.clone() }
                     }
                     other => other.clone(),
                 };

@@ -445,7 +445,8 @@ impl<'a> Executor<'a> {
             }
             Spec::RestApi { name, endpoint } => {
                 let endpoint_type = EndpointType::from(endpoint.as_str());
-                if update {
+                // A marker left by a cut deploy has no id yet: that is a create.
+                if update && self.recorded(id).is_some_and(|r| !r.physical_id.is_empty()) {
                     let api_id = self.output(id, "id")?;
                     let current = self.output(id, "endpoint").unwrap_or_default();
                     let mut ops = vec![PatchOperation::builder().op(Op::Replace).path("/name").value(name).build()];
@@ -470,12 +471,22 @@ impl<'a> Executor<'a> {
                     }
                     return Ok(r);
                 }
-                // CreateRestApi is not idempotent (two calls, two APIs): every attempt
-                // first adopts an API of this stage by name and tags — one created by a
-                // deploy killed before it could record it, or by an attempt whose answer
-                // was lost — and the SDK's own retries are off for the create itself.
-                let api_id = retrying(|| async {
-                    if let Some(existing) = self.find_rest_api(id, name).await? {
+                // CreateRestApi is not idempotent (two calls, two APIs). Before calling
+                // it, a marker is recorded; a deploy that finds a marker (or any record)
+                // was cut around the create, and first adopts an API of this stage by
+                // name and tags. A retry within this deploy (its answer may have been
+                // lost) does the same, and the SDK's own retries are off for the create.
+                let orphan_possible = self.recorded(id).is_some();
+                if !orphan_possible {
+                    let mut marker = Self::recorded_for(node, String::new(), None, BTreeMap::new());
+                    marker.hash = String::new();
+                    self.record(id, Some(marker)).await?;
+                }
+                let attempts = std::sync::atomic::AtomicUsize::new(0);
+                let (api_id, root) = retrying(|| async {
+                    if (orphan_possible || attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0)
+                        && let Some(existing) = self.find_rest_api(id, name).await?
+                    {
                         return Ok(existing);
                     }
                     let mut req = c
@@ -492,18 +503,25 @@ impl<'a> Executor<'a> {
                         .send()
                         .await
                         .map_err(|e| AwsError::from_sdk(id, "apigateway:CreateRestApi", e))?;
-                    out.id.ok_or_else(|| AwsError::new(id, "apigateway:CreateRestApi", "no id in the answer"))
+                    let api_id = out.id.clone().ok_or_else(|| AwsError::new(id, "apigateway:CreateRestApi", "no id in the answer"))?;
+                    Ok((api_id, out.root_resource_id().map(str::to_owned)))
                 })
                 .await?;
-                // Record at once: a crash before the root lookup must not orphan the API.
-                // The record is marked incomplete (no hash): the next deploy updates
-                // it, which looks the root up.
                 let mut outputs = BTreeMap::new();
                 outputs.insert("endpoint".into(), endpoint.clone());
-                let mut partial = Self::recorded_for(node, api_id.clone(), None, outputs.clone());
-                partial.hash = String::new();
-                self.record(id, Some(partial)).await?;
-                outputs.insert("root_id".into(), self.root_resource(id, &api_id).await?);
+                let root = match root {
+                    Some(r) => r,
+                    None => {
+                        // Record at once: a crash before the root lookup must not orphan
+                        // the API. Marked incomplete (no hash): the next deploy updates
+                        // it, which looks the root up.
+                        let mut partial = Self::recorded_for(node, api_id.clone(), None, outputs.clone());
+                        partial.hash = String::new();
+                        self.record(id, Some(partial)).await?;
+                        self.root_resource(id, &api_id).await?
+                    }
+                };
+                outputs.insert("root_id".into(), root);
                 let arn = format!("arn:aws:apigateway:{}::/restapis/{api_id}", self.ctx.region);
                 Ok(Self::recorded_for(node, api_id, Some(arn), outputs))
             }
@@ -691,7 +709,7 @@ impl<'a> Executor<'a> {
     }
 
     /// The REST API of this stack and stage named `name`, if one exists.
-    async fn find_rest_api(&self, id: &str, name: &str) -> Result<Option<String>, AwsError> {
+    async fn find_rest_api(&self, id: &str, name: &str) -> Result<Option<(String, Option<String>)>, AwsError> {
         let mut position = None;
         loop {
             let page = self
@@ -707,7 +725,7 @@ impl<'a> Executor<'a> {
             if let Some(api) = page.items().iter().find(|a| {
                 a.name() == Some(name) && ours.iter().all(|(k, v)| a.tags().and_then(|t| t.get(k)).is_some_and(|x| x == v))
             }) {
-                return Ok(api.id().map(str::to_owned));
+                return Ok(api.id().map(|a| (a.to_owned(), api.root_resource_id().map(str::to_owned))));
             }
             position = page.position().map(str::to_owned);
             if position.is_none() {
@@ -911,6 +929,13 @@ impl<'a> Executor<'a> {
                     c.lambda.remove_permission().function_name(function).statement_id(name).send().await.map_err(|e| AwsError::from_sdk(id, "lambda:RemovePermission", e))
                 })
                 .await?;
+            }
+            "rest_api" if name.is_empty() => {
+                // Only the marker of a create that was cut: the API may exist.
+                let api_name = crate::naming::api_name(&self.desired.stack, &self.ctx.stage);
+                if let Some((api_id, _)) = self.find_rest_api(id, &api_name).await? {
+                    gone(|| async { c.apigateway.delete_rest_api().rest_api_id(&api_id).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteRestApi", e)) }).await?;
+                }
             }
             "rest_api" => {
                 // An attempt whose answer was lost may have deleted it already, and some

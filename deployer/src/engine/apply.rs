@@ -348,7 +348,10 @@ impl<'a> Executor<'a> {
                 Ok(Self::recorded_for(node, name.clone(), Some(format!("arn:aws:s3:::{name}")), BTreeMap::new()))
             }
             Spec::Function { name, role, memory, timeout, architecture, environment, hashed_environment, code_sha256, zip } => {
-                let role_arn = self.output(role, "arn")?;
+                let role_arn = match self.desired.get(role).map(|n| &n.spec) {
+                    Some(Spec::Role { name, path, .. }) => format!("arn:aws:iam::{}:role{path}{name}", self.ctx.account),
+                    _ => self.output(role, "arn")?,
+                };
                 let arch = aws_sdk_lambda::types::Architecture::from(architecture.as_str());
                 let env = aws_sdk_lambda::types::Environment::builder().set_variables(Some(environment.clone().into_iter().collect())).build();
                 let config_hash = {

@@ -227,7 +227,10 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
             .ok_or_else(|| format!("no build artifact for function `{}`", f.name))?;
         let mut environment = BTreeMap::new();
         let mut hashed = BTreeMap::new();
-        let mut deps = vec![format!("role/{}", f.name)];
+        // The role's ARN is known in advance: the function is created alongside
+        // its role (Lambda's "cannot be assumed" answer is retried until IAM has
+        // it, as after any new role); the stage waits for both.
+        let mut deps = Vec::new();
         for (k, v) in &f.environment {
             let (value, shown) = match v {
                 EnvValue::Literal(s) => (s.clone(), s.clone()),
@@ -365,6 +368,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
             api_hash: api_parts.iter().map(|n| format!("{}={}", n.id, n.hash)).collect::<Vec<_>>().join(";"),
         });
         let mut deps = method_ids;
+        deps.extend(function_ids.iter().map(|f| f.replacen("function/", "role/", 1)));
         deps.extend(function_ids);
         deps.push("gateway-responses".into());
         deps.push(api_id.clone());

@@ -261,7 +261,10 @@ impl Executor<'_> {
                 let config = FunctionFile {
                     name: name.clone(),
                     arn: arn.clone(),
-                    role: self.output(role)?,
+                    role: match self.desired.get(role).map(|n| &n.spec) {
+                        Some(Spec::Role { name, .. }) => name.clone(),
+                        _ => self.output(role)?,
+                    },
                     memory: *memory,
                     timeout: *timeout,
                     environment: environment.clone(),

@@ -18,6 +18,8 @@ pub struct Clients {
     pub region: String,
     /// The emulator endpoint, when not real AWS.
     pub endpoint: Option<String>,
+    /// The credentials' account, asked once per set of clients.
+    account: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Clients {
@@ -65,13 +67,21 @@ impl Clients {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             region: config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
             endpoint: config.endpoint_url().map(str::to_owned),
+            account: Default::default(),
         }
     }
 
     /// The account the credentials belong to.
+    /// The account the credentials belong to (one STS call per set of clients:
+    /// a deploy of several stacks asks once).
     pub async fn account(&self) -> Result<String, AwsError> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| AwsError::from_sdk("credentials", "sts:GetCallerIdentity", e))?;
-        out.account.ok_or_else(|| AwsError::new("credentials", "sts:GetCallerIdentity", "no account in the answer"))
+        self.account
+            .get_or_try_init(|| async {
+                let out = self.sts.get_caller_identity().send().await.map_err(|e| AwsError::from_sdk("credentials", "sts:GetCallerIdentity", e))?;
+                out.account.ok_or_else(|| AwsError::new("credentials", "sts:GetCallerIdentity", "no account in the answer"))
+            })
+            .await
+            .cloned()
     }
 }
 

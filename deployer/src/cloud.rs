@@ -31,10 +31,19 @@ pub fn plan_or_deploy(ctx: &Context, target: &AwsTarget, build: &BuildArgs, dry_
     let artifacts = build_for(ctx, &target.stacks, build)?;
     let rt = runtime()?;
     let mut reports = Vec::new();
+    // One set of clients per region, shared by the stacks (one account lookup).
+    let mut by_region: std::collections::BTreeMap<Option<String>, Clients> = std::collections::BTreeMap::new();
     for stack in &target.stacks {
         let started = std::time::Instant::now();
         let outcome = rt.block_on(async {
-            let clients = Clients::from_env(stack.region.as_deref()).await;
+            let clients = match by_region.get(&stack.region) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Clients::from_env(stack.region.as_deref()).await;
+                    by_region.insert(stack.region.clone(), c.clone());
+                    c
+                }
+            };
             let opts = Options { dry_run, progress: !json_out(ctx), fail_after: None };
             if !dry_run && !json_out(ctx) {
                 ctx.note(format!("deploying stack `{}` stage `{}` to {}", stack.name, target.stage, clients.endpoint.as_deref().unwrap_or(&clients.region)));

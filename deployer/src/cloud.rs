@@ -168,26 +168,40 @@ pub struct InvokeArgs {
     pub log: bool,
 }
 
-pub fn invoke(ctx: &Context, target: &AwsTarget, args: InvokeArgs) -> Result<(), Failure> {
-    let payload = match (&args.data, &args.event) {
-        (Some(d), _) => d.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Failure::User(format!("cannot read {}: {e}", f.display())))?,
-        (None, None) => "{}".into(),
-    };
-    if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
-        return Err(Failure::User("the event is not valid JSON\n  hint: pass --data '{\"key\": \"value\"}' or --event FILE".into()));
+impl InvokeArgs {
+    /// The event: `--data`, the file of `--event`, or `{}`; it must be JSON.
+    pub fn payload(&self) -> Result<String, Failure> {
+        let payload = match (&self.data, &self.event) {
+            (Some(d), _) => d.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Failure::User(format!("cannot read {}: {e}", f.display())))?,
+            (None, None) => "{}".into(),
+        };
+        if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
+            return Err(Failure::User("the event is not valid JSON\n  hint: pass --data '{\"key\": \"value\"}' or --event FILE".into()));
+        }
+        Ok(payload)
     }
+
+    /// The function named on the command line and the selected stack defining it.
+    pub fn function_of<'a>(&'a self, target: &'a AwsTarget) -> Result<(&'a str, &'a crate::stack::Stack), Failure> {
+        let Some(function) = &self.function else {
+            return Err(Failure::User("name the function to invoke, e.g. `stackctl invoke paraphrase`".into()));
+        };
+        let Some(stack) = target.stacks.iter().find(|s| s.function(function).is_some()) else {
+            let names: Vec<&str> = target.stacks.iter().flat_map(|s| s.functions.iter().map(|f| f.name.as_str())).collect();
+            let hint = crate::diag::did_you_mean(function, names.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("functions: {}", names.join(", ")));
+            return Err(Failure::User(format!("no function `{function}` in the selected stacks\n  hint: {hint}")));
+        };
+        Ok((function, stack))
+    }
+}
+
+pub fn invoke(ctx: &Context, target: &AwsTarget, args: InvokeArgs) -> Result<(), Failure> {
+    let payload = args.payload()?;
     if let Some(http) = &args.http {
         return invoke_http(ctx, target, &http[0], &http[1], &payload);
     }
-    let Some(function) = &args.function else {
-        return Err(Failure::User("name the function to invoke, e.g. `stackctl invoke paraphrase`".into()));
-    };
-    let Some(stack) = target.stacks.iter().find(|s| s.function(function).is_some()) else {
-        let names: Vec<&str> = target.stacks.iter().flat_map(|s| s.functions.iter().map(|f| f.name.as_str())).collect();
-        let hint = crate::diag::did_you_mean(function, names.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("functions: {}", names.join(", ")));
-        return Err(Failure::User(format!("no function `{function}` in the selected stacks\n  hint: {hint}")));
-    };
+    let (function, stack) = args.function_of(target)?;
     let rt = runtime()?;
     let recorded = recorded(ctx, &rt, stack, &target.stage)?;
     let Some(name) = recorded.as_ref().and_then(|r| deploy::function_physical(r, function)) else {

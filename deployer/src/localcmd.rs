@@ -146,14 +146,7 @@ fn server_of(ctx: &Context, stack: &Stack, stage: &str) -> Result<(cloud::Server
 }
 
 pub fn invoke(ctx: &Context, target: &AwsTarget, args: InvokeArgs) -> Result<(), Failure> {
-    let payload = match (&args.data, &args.event) {
-        (Some(d), _) => d.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Failure::User(format!("cannot read {}: {e}", f.display())))?,
-        (None, None) => "{}".into(),
-    };
-    if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
-        return Err(Failure::User("the event is not valid JSON\n  hint: pass --data '{\"key\": \"value\"}' or --event FILE".into()));
-    }
+    let payload = args.payload()?;
     if let Some(http) = &args.http {
         let (method, path) = (&http[0], &http[1]);
         let stack = target
@@ -165,14 +158,7 @@ pub fn invoke(ctx: &Context, target: &AwsTarget, args: InvokeArgs) -> Result<(),
         let base = engine::url_of(&state).ok_or_else(|| Failure::User(format!("stack `{}` has no API deployed", stack.name)))?;
         return crate::cloud::http_call(method, &format!("{base}{path}"), path, &payload);
     }
-    let Some(function) = &args.function else {
-        return Err(Failure::User("name the function to invoke, e.g. `stackctl invoke paraphrase`".into()));
-    };
-    let Some(stack) = target.stacks.iter().find(|s| s.function(function).is_some()) else {
-        let names: Vec<&str> = target.stacks.iter().flat_map(|s| s.functions.iter().map(|f| f.name.as_str())).collect();
-        let hint = crate::diag::did_you_mean(function, names.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("functions: {}", names.join(", ")));
-        return Err(Failure::User(format!("no function `{function}` in the selected stacks\n  hint: {hint}")));
-    };
+    let (function, stack) = args.function_of(target)?;
     let (server, state) = server_of(ctx, stack, &target.stage)?;
     let Some(name) = crate::engine::deploy::function_physical(&state, function) else {
         return Err(Failure::User(format!("function `{function}` is not deployed in stage `{}`\n  hint: run `stackctl deploy --target local`", target.stage)));

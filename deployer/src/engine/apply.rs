@@ -126,14 +126,7 @@ impl<'a> Executor<'a> {
             Action::NoOp => {}
         }
         if self.progress {
-            let verb = match step.action {
-                Action::Create => "created",
-                Action::Update => "updated",
-                Action::Replace => "replaced",
-                Action::Delete => "deleted",
-                Action::NoOp => "kept",
-            };
-            eprintln!("  {verb:<8} {:<36} {:>6.2}s", step.id, started.elapsed().as_secs_f64());
+            eprintln!("  {:<8} {:<36} {:>6.2}s", step.action.past_tense(), step.id, started.elapsed().as_secs_f64());
         }
         Ok(())
     }

@@ -30,6 +30,19 @@ pub enum Live {
     Drifted(String),
 }
 
+impl Action {
+    /// What a finished step did, for progress lines.
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            Action::Create => "created",
+            Action::Update => "updated",
+            Action::Replace => "replaced",
+            Action::Delete => "deleted",
+            Action::NoOp => "kept",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
     pub id: String,

@@ -143,10 +143,9 @@ pub fn read_all<T: for<'de> Deserialize<'de>>(dir: &Path) -> std::io::Result<Vec
 
 /// A file name for a logical id such as `method/GET /search`.
 pub fn file_name(id: &str) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(id.as_bytes());
+    let digest = crate::build::package::sha256_hex(id.as_bytes());
     let slug: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    format!("{}-{}.json", slug.trim_matches('-'), d.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
+    format!("{}-{}.json", slug.trim_matches('-'), &digest[..8])
 }
 
 /// A random id of `n` lowercase letters and digits (API ids, access keys).

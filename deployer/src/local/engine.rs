@@ -7,9 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::cloud::{self, ApiFile, FunctionFile, LifecycleFile, MethodFile, PermissionFile, RoleFile, StageFile};
+use crate::build::package::sha256_hex;
 use crate::build::Artifact;
 use crate::engine::desired::{self, Context, Desired, MethodIntegration, Node, Spec};
 use crate::engine::lock::{self, Lock};
@@ -80,10 +79,6 @@ fn resolve_parameters(stack: &Stack, stage: &str, project: &Path) -> Result<BTre
         }
     }
     Ok(out)
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Size and modification time of a file, as recorded after writing it.
@@ -177,14 +172,7 @@ impl Executor<'_> {
                 Action::NoOp => {}
             }
             if self.progress {
-                let verb = match step.action {
-                    Action::Create => "created",
-                    Action::Update => "updated",
-                    Action::Replace => "replaced",
-                    Action::Delete => "deleted",
-                    Action::NoOp => "kept",
-                };
-                eprintln!("  {verb:<8} {:<36} {:>6.3}s", step.id, started.elapsed().as_secs_f64());
+                eprintln!("  {:<8} {:<36} {:>6.3}s", step.action.past_tense(), step.id, started.elapsed().as_secs_f64());
             }
         }
         Ok(())

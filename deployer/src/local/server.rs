@@ -58,11 +58,6 @@ pub struct Server {
     reloading: tokio::sync::Mutex<()>,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Rebuild the API model the gateway routes with from the deployed methods.
 fn api_model(name: &str, methods: &[MethodFile]) -> Api {
     let mut routes: Vec<Route> = Vec::new();
@@ -127,7 +122,7 @@ impl Server {
             );
             let meta = std::fs::metadata(&bootstrap).map_err(|e| format!("{}: {e}", bootstrap.display()))?;
             let code = super::engine::stamp(&meta);
-            let fingerprint = sha256_hex(&[bytes.as_slice(), code.as_bytes(), role.access_key.as_bytes(), role.secret_key.as_bytes()].concat());
+            let fingerprint = crate::build::package::sha256_hex(&[bytes.as_slice(), code.as_bytes(), role.access_key.as_bytes(), role.secret_key.as_bytes()].concat());
             if let Some((fp, f)) = previous.and_then(|w| w.functions.get(&config.name))
                 && *fp == fingerprint
             {

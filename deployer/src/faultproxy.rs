@@ -59,6 +59,7 @@ impl Proxy {
         let shared = (Arc::new(config), stats.clone(), rng);
         let task = crate::local::spawn_server(
             listener,
+            crate::local::Limits::public(),
             hyper::service::service_fn(move |req| {
                 let (c, s, r) = shared.clone();
                 handle(c, s, r, req)

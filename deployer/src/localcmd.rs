@@ -74,7 +74,7 @@ pub fn deploy(ctx: &Context, target: &AwsTarget, build: &BuildArgs, dry_run: boo
 }
 
 fn recorded(ctx: &Context, stack: &Stack, stage: &str) -> Result<Option<crate::engine::state::State>, Failure> {
-    crate::engine::state::load(&cloud::state_path(&ctx.project, &stack.name, stage), &stack.name, stage).map_err(|e| Failure::User(e.to_string()))
+    crate::engine::state::load(&cloud::state_path(&ctx.project, &stack.name, stage), &stack.name, stage, "local").map_err(|e| Failure::User(e.to_string()))
 }
 
 pub fn status(ctx: &Context, target: &AwsTarget) -> Result<(), Failure> {
@@ -163,9 +163,10 @@ pub fn invoke(ctx: &Context, target: &AwsTarget, args: InvokeArgs) -> Result<(),
     let Some(name) = crate::engine::deploy::function_physical(&state, function) else {
         return Err(Failure::User(format!("function `{function}` is not deployed in stage `{}`\n  hint: run `stackctl deploy --target local`", target.stage)));
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut r = agent
-        .post(&format!("http://127.0.0.1:{}/__stackctl/invoke/{name}", server.port))
+    let mut r = server::control(&server, &format!("/__stackctl/invoke/{name}"))
+        .config()
+        .timeout_global(Some(Duration::from_secs(960)))
+        .build()
         .send(payload.as_bytes())
         .map_err(|e| Failure::Operation(format!("function/{function}: the local server did not answer: {e}")))?;
     let error = r.headers().get("x-amz-function-error").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -252,7 +253,7 @@ pub fn serve(ctx: &Context, target: &AwsTarget, build: &BuildArgs, port: u16, wa
         for (stack, port) in stacks.iter().zip(&ports) {
             let dir = cloud::stage_dir(&ctx.project, &stack.name, &stage);
             let s = server::start(dir.clone(), *port).await.map_err(|e| Failure::Operation(format!("cannot serve on 127.0.0.1:{port}: {e}\n  hint: pick another port with --port")))?;
-            server::record_foreground(&dir, *port).map_err(|e| Failure::Operation(e.to_string()))?;
+            server::record_foreground(&dir, &s).map_err(|e| Failure::Operation(e.to_string()))?;
             println!("stack `{}` stage `{stage}`: http://127.0.0.1:{port}/{stage}", stack.name);
             servers.push(s);
         }

@@ -125,7 +125,7 @@ pub fn restrict(template: &mut serde_json::Value, types: &[String]) {
 pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &CfnOptions) -> Result<CfnOutcome, DeployError> {
     let (dry_run, progress) = (opts.dry_run, opts.progress);
     let path = state::path(project, &stack.name, stage);
-    let recorded = state::load(&path, &stack.name, stage)?;
+    let recorded = state::load(&path, &stack.name, stage, "aws")?;
     refuse_other_engine(recorded.as_ref(), "cloudformation", &stack.name, stage)?;
     let ctx = deploy::context(c, stack, stage, None).await?;
     let desired = desired::desired(stack, artifacts, &ctx).map_err(DeployError::Input)?;
@@ -307,7 +307,7 @@ async fn first_failure(c: &Clients, name: &str) -> String {
 /// Delete the stage's CloudFormation stack and its code artifacts.
 pub async fn destroy(c: &Clients, stack: &Stack, stage: &str, project: &Path, progress: bool) -> Result<String, DeployError> {
     let path = state::path(project, &stack.name, stage);
-    let recorded = state::load(&path, &stack.name, stage)?;
+    let recorded = state::load(&path, &stack.name, stage, "aws")?;
     refuse_other_engine(recorded.as_ref(), "cloudformation", &stack.name, stage)?;
     let name = stack_name(&stack.name, stage);
     c.cloudformation.delete_stack().stack_name(&name).send().await.map_err(|e| AwsError::from_sdk(&format!("stack {name}"), "cloudformation:DeleteStack", e))?;

@@ -204,7 +204,7 @@ impl StateLocation {
 pub async fn recorded(clients: &Clients, stack: &Stack, stage: &str, project: &Path) -> Result<Option<State>, DeployError> {
     let loc = StateLocation::of(stack, stage, project);
     let Some((bucket, key)) = &loc.remote else {
-        return Ok(state::load(&loc.local, &stack.name, stage)?);
+        return Ok(state::load(&loc.local, &stack.name, stage, "aws")?);
     };
     match clients.s3.get_object().bucket(bucket).key(key).send().await {
         Ok(o) => {

@@ -65,6 +65,8 @@ pub enum StateError {
     Version { path: PathBuf, found: u64 },
     #[error("state file {path} belongs to stack `{found_stack}` stage `{found_stage}`, not `{stack}` stage `{stage}`; it was left untouched")]
     Mismatch { path: PathBuf, stack: String, stage: String, found_stack: String, found_stage: String },
+    #[error("state file {path} was written for the `{found}` target, not `{target}`; it was left untouched\n  hint: run the command with `--target {found}`, or move the file away if it was copied here by mistake")]
+    Target { path: PathBuf, target: String, found: String },
 }
 
 /// `.stackctl/state/{stack}/{stage}.json` under the project directory.
@@ -73,15 +75,19 @@ pub fn path(project: &Path, stack: &str, stage: &str) -> PathBuf {
 }
 
 /// Read a stage's state; `Ok(None)` when it was never deployed. A file that is
-/// not exactly a state of this schema, stack and stage is refused, never
-/// overwritten.
-pub fn load(path: &Path, stack: &str, stage: &str) -> Result<Option<State>, StateError> {
+/// not exactly a state of this schema, stack, stage and target (`aws`, `local`)
+/// is refused, never overwritten.
+pub fn load(path: &Path, stack: &str, stage: &str, target: &str) -> Result<Option<State>, StateError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StateError::Io { path: path.into(), source: e }),
     };
-    parse(&text, path, stack, stage).map(Some)
+    let state = parse(&text, path, stack, stage)?;
+    if state.target != target {
+        return Err(StateError::Target { path: path.into(), target: target.into(), found: state.target });
+    }
+    Ok(Some(state))
 }
 
 /// Check and parse a state document; `path` names where it came from.

@@ -103,6 +103,10 @@ pub struct StageFile {
 pub struct ServerFile {
     pub pid: u32,
     pub port: u16,
+    /// The server's control token: `/__stackctl/` requests must carry it
+    /// (`Authorization: Bearer …`). The file is readable by its owner only.
+    #[serde(default)]
+    pub token: String,
 }
 
 /// Write `value` as JSON atomically; `private` files are readable by the owner only.

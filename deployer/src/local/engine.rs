@@ -396,7 +396,7 @@ pub fn deploy(stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path
     let state_path = cloud::state_path(project, &stack.name, stage);
     let dir = cloud::stage_dir(project, &stack.name, stage);
     let _lock = if opts.dry_run { None } else { Some(acquire(&state_path, &stack.name, stage, "deploy")?) };
-    let recorded = state::load(&state_path, &stack.name, stage)?;
+    let recorded = state::load(&state_path, &stack.name, stage, "local")?;
     let ctx = context(stack, stage, project)?;
     let desired = desired::desired(stack, artifacts, &ctx).map_err(LocalError::Input)?;
     let live = recorded.as_ref().map(|r| observe(&dir, r)).unwrap_or_default();
@@ -406,8 +406,13 @@ pub fn deploy(stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path
         let url = url_of(&current);
         return Ok(Outcome { plan, state: current, url });
     }
-    let mut port = choose_port(&dir, recorded.as_ref(), opts.port)?;
     let server = if opts.no_server { None } else { super::server::running(&dir) };
+    if server.is_none() && !opts.no_server {
+        // A server of this stage that does not answer is stopped (verified ours by
+        // its command line) before its port is considered, so the stage keeps it.
+        super::server::stop(&dir).map_err(LocalError::Server)?;
+    }
+    let mut port = choose_port(&dir, recorded.as_ref(), opts.port)?;
     // A server of this stage that died left its port recorded: if something else
     // took it meanwhile, the stage moves to a new port (a new deployment).
     if server.is_none() && !opts.no_server && opts.port.is_none() && !port_is_free(port) {
@@ -450,7 +455,7 @@ pub fn destroy(stack: &Stack, stage: &str, project: &Path, opts: &Options) -> Re
     let state_path = cloud::state_path(project, &stack.name, stage);
     let dir = cloud::stage_dir(project, &stack.name, stage);
     let lock = acquire(&state_path, &stack.name, stage, "destroy")?;
-    let recorded = state::load(&state_path, &stack.name, stage)?;
+    let recorded = state::load(&state_path, &stack.name, stage, "local")?;
     super::server::stop(&dir).map_err(LocalError::Server)?;
     let mut plan = Plan::default();
     let mut current = State::empty(&stack.name, stage, "local");

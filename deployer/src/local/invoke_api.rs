@@ -2,18 +2,19 @@
 //! `RequestResponse` and `Event`), so that aws-sdk-lambda in a handler works
 //! unchanged against the local cloud — with IAM enforced: every function gets its
 //! own access key, and a caller may invoke only what its role's policy allows
-//! (`local::iam`). The key identifies the caller; signatures are not verified here.
+//! (`local::iam`). Every request's SigV4 signature is verified (`local::sigv4`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Request, Response, StatusCode};
 
 use super::iam::Iam;
 use super::lambda::{LocalFunction, Outcome};
+use super::sigv4::{AuthError, Authorization};
 
 pub struct InvokeApi {
     /// By physical function name.
@@ -33,10 +34,13 @@ fn json(status: StatusCode, error_type: Option<&str>, body: String) -> Response<
     r
 }
 
-/// The access key id of a SigV4 `Authorization` header.
-pub fn access_key(authorization: &str) -> Option<&str> {
-    let cred = authorization.split("Credential=").nth(1)?;
-    cred.split('/').next().filter(|k| !k.is_empty())
+/// Lambda's payload limits: 6 MB for a synchronous call, 256 KB for `Event`.
+pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+pub const MAX_EVENT_PAYLOAD: usize = 256 * 1024;
+
+fn too_large(limit: usize) -> Response<Full<Bytes>> {
+    let message = format!("Request must be smaller than {limit} bytes for the InvokeFunction operation");
+    json(StatusCode::PAYLOAD_TOO_LARGE, Some("RequestEntityTooLargeException"), serde_json::json!({ "Type": "User", "message": message }).to_string())
 }
 
 impl InvokeApi {
@@ -45,31 +49,68 @@ impl InvokeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let api = self.clone();
-        super::spawn_server(listener, hyper::service::service_fn(move |req| api.clone().handle(req)));
+        super::spawn_server(listener, super::Limits::public(), hyper::service::service_fn(move |req| api.clone().handle(req)));
         Ok(addr)
     }
 
+    /// One Invoke call. Nothing of the body is read before the caller's key,
+    /// credential scope and clock are checked; the body is then read up to the
+    /// invocation type's limit, the signature verified over it, and the caller's
+    /// policy checked.
     pub async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let path = req.uri().path().to_owned();
+        let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| path.clone());
         let Some(name) = path.strip_prefix("/2015-03-31/functions/").and_then(|p| p.strip_suffix("/invocations")) else {
             return Ok(json(StatusCode::NOT_FOUND, Some("UnknownOperationException"), r#"{"message":"unknown operation"}"#.into()));
         };
+        if req.method() != hyper::Method::POST {
+            return Ok(json(StatusCode::METHOD_NOT_ALLOWED, Some("UnknownOperationException"), r#"{"message":"unknown operation"}"#.into()));
+        }
+        let secrets = self.iam.secrets();
+        let auth = match Authorization::parse(req.headers(), &self.region, "lambda", |k| secrets.contains_key(k), std::time::SystemTime::now()) {
+            Ok(a) => a,
+            Err(e) => return Ok(refused(&e)),
+        };
         // A name may be given as an ARN.
         let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy().rsplit(':').next().unwrap_or_default().to_owned();
-        let caller = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(access_key).unwrap_or("anonymous").to_owned();
         let invocation_type = req.headers().get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse").to_owned();
-        let payload = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+        let limit = match invocation_type.as_str() {
+            "Event" => MAX_EVENT_PAYLOAD,
+            "RequestResponse" | "DryRun" => MAX_SYNC_PAYLOAD,
+            other => {
+                let message = format!("1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]");
+                return Ok(json(StatusCode::BAD_REQUEST, Some("ValidationException"), serde_json::json!({ "message": message }).to_string()));
+            }
+        };
+        let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Ok(too_large(limit));
+        }
+        let (parts, body) = req.into_parts();
+        let payload = match Limited::new(body, limit).collect().await {
+            Ok(b) => b.to_bytes().to_vec(),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Ok(too_large(limit)),
+            Err(_) => return Ok(json(StatusCode::BAD_REQUEST, Some("InvalidRequestContentException"), r#"{"message":"the request body could not be read"}"#.into())),
+        };
+        let secret = secrets.get(&auth.access_key).cloned().unwrap_or_default();
+        if let Err(e) = auth.verify(&secret, parts.method.as_str(), &path_and_query, &parts.headers, &payload) {
+            return Ok(refused(&e));
+        }
         let arn = format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account);
-        if let Err(message) = self.iam.check(&caller, "lambda:InvokeFunction", &arn) {
+        if let Err(message) = self.iam.check(&auth.access_key, "lambda:InvokeFunction", &arn) {
             return Ok(json(StatusCode::FORBIDDEN, Some("AccessDeniedException"), serde_json::json!({ "Type": "User", "Message": message, "message": message }).to_string()));
         }
         let Some(function) = self.functions.get(&name).cloned() else {
             let message = format!("Function not found: {arn}");
             return Ok(json(StatusCode::NOT_FOUND, Some("ResourceNotFoundException"), serde_json::json!({ "Type": "User", "Message": message }).to_string()));
         };
-        if invocation_type == "Event" {
-            function.invoke_event(payload);
-            return Ok(json(StatusCode::ACCEPTED, None, String::new()));
+        match invocation_type.as_str() {
+            "DryRun" => return Ok(json(StatusCode::NO_CONTENT, None, String::new())),
+            "Event" => {
+                function.invoke_event(payload);
+                return Ok(json(StatusCode::ACCEPTED, None, String::new()));
+            }
+            _ => {}
         }
         match function.invoke(payload).await {
             Ok(Outcome::Ok(body)) => Ok(json(StatusCode::OK, None, String::from_utf8_lossy(&body).into_owned())),
@@ -83,12 +124,7 @@ impl InvokeApi {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn access_keys_from_sigv4_headers() {
-        let h = "AWS4-HMAC-SHA256 Credential=LOCALSEARCHSTART/20261122/eu-central-1/lambda/aws4_request, SignedHeaders=host, Signature=abc";
-        assert_eq!(super::access_key(h), Some("LOCALSEARCHSTART"));
-        assert_eq!(super::access_key("Bearer x"), None);
-    }
+fn refused(e: &AuthError) -> Response<Full<Bytes>> {
+    let (status, kind, message) = e.answer();
+    json(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), Some(kind), serde_json::json!({ "message": message }).to_string())
 }

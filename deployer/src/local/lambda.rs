@@ -3,15 +3,23 @@
 //! handler talks to it unchanged). Warm processes are reused, concurrent
 //! invocations get more processes, and an invocation that outlives the function's
 //! timeout kills its process and is reported like Lambda reports it.
+//!
+//! Every process gets a runtime endpoint of its own: `AWS_LAMBDA_RUNTIME_API` is
+//! `127.0.0.1:{port}/{token}`, with a random token per process. The token is the
+//! process's identity: a request without a live process's token is refused, a
+//! process may answer only the invocation it was handed, and when a process exits
+//! the one invocation it held fails at once (`Runtime.ExitError`), whatever the
+//! other processes of the function are doing.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::{oneshot, Notify};
 
@@ -48,15 +56,45 @@ struct Pending {
     deadline_ms: u128,
 }
 
+/// One running process of a function, as the runtime API knows it.
+struct Process {
+    pid: u32,
+    /// The invocation this process was handed and has not answered yet.
+    current: Mutex<Option<String>>,
+    /// Dropping (or sending on) it kills the process.
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Process {
+    fn kill(&self) {
+        if let Some(tx) = self.kill.lock().expect("lock").take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     queue: Mutex<VecDeque<Pending>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     ready: Notify,
-    /// Processes currently waiting on `/next`.
-    idle: Mutex<usize>,
+    /// Live processes by runtime token. Spawning is decided under this lock, so
+    /// the count never passes [`MAX_PROCESSES`], however many calls race.
+    processes: Mutex<HashMap<String, Arc<Process>>>,
     /// Invocations started and not yet answered.
-    in_flight: std::sync::atomic::AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+impl Shared {
+    /// A process exited (or was killed): forget it and fail the invocation it held.
+    fn exited(&self, token: &str) {
+        let Some(p) = self.processes.lock().expect("lock").remove(token) else { return };
+        if let Some(id) = p.current.lock().expect("lock").take()
+            && let Some(tx) = self.waiting.lock().expect("lock").remove(&id)
+        {
+            let _ = tx.send(Outcome::Failed(lambda_error("Runtime.ExitError", "RequestId: the runtime exited without providing a reason")));
+        }
+    }
 }
 
 /// A function with its runtime API endpoint and its pool of processes.
@@ -64,18 +102,31 @@ pub struct LocalFunction {
     spec: FunctionSpec,
     shared: Arc<Shared>,
     addr: std::net::SocketAddr,
-    processes: Mutex<Vec<tokio::process::Child>>,
-    counter: std::sync::atomic::AtomicU64,
+    counter: AtomicU64,
     runtime_api: tokio::task::AbortHandle,
     /// Asynchronous (`Event`) invocations run at most this many at a time; the
     /// rest wait in the function's event queue, as on Lambda.
     event_slots: Arc<tokio::sync::Semaphore>,
+    /// Lambda's delays before the two retries of a failed asynchronous call.
+    event_retry_delays: [Duration; 2],
 }
 
 /// At most this many processes per function (Lambda's concurrency limit, scaled
 /// to one machine); further calls wait for a warm process.
 pub const MAX_PROCESSES: usize = 64;
 const EVENT_CONCURRENCY: usize = 16;
+/// A runtime posts at most Lambda's 6 MB response (and a little framing).
+const MAX_RUNTIME_POST: usize = 6 * 1024 * 1024 + 64 * 1024;
+
+/// Lambda waits one minute, then two, before retrying a failed asynchronous call;
+/// `STACKCTL_LOCAL_EVENT_RETRY_SECONDS=a,b` shortens them to watch it happen.
+fn event_retry_delays() -> [Duration; 2] {
+    let parsed: Option<Vec<u64>> = std::env::var("STACKCTL_LOCAL_EVENT_RETRY_SECONDS").ok().and_then(|v| v.split(',').map(|s| s.trim().parse().ok()).collect());
+    match parsed.as_deref() {
+        Some([a, b]) => [Duration::from_secs(*a), Duration::from_secs(*b)],
+        _ => [Duration::from_secs(60), Duration::from_secs(120)],
+    }
+}
 
 impl LocalFunction {
     /// Start the function's runtime API on a loopback port (processes start on demand).
@@ -83,18 +134,58 @@ impl LocalFunction {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
-        let server = super::spawn_server(listener, hyper::service::service_fn({
+        // The runtime keeps its connection while the handler works: idle for up to
+        // the function's timeout, never cut before.
+        let limits = super::Limits { max_connections: 4 * MAX_PROCESSES, header_timeout: spec.timeout + Duration::from_secs(60) };
+        let server = super::spawn_server(listener, limits, hyper::service::service_fn({
             let shared = shared.clone();
             move |req| runtime_api(shared.clone(), req)
         }));
-        Ok(Arc::new(LocalFunction { spec, shared, addr, processes: Mutex::new(Vec::new()), counter: 0.into(), runtime_api: server.abort_handle(), event_slots: Arc::new(tokio::sync::Semaphore::new(EVENT_CONCURRENCY)) }))
+        Ok(Arc::new(LocalFunction {
+            spec,
+            shared,
+            addr,
+            counter: 0.into(),
+            runtime_api: server.abort_handle(),
+            event_slots: Arc::new(tokio::sync::Semaphore::new(EVENT_CONCURRENCY)),
+            event_retry_delays: event_retry_delays(),
+        }))
     }
 
-    fn spawn_process(&self) -> std::io::Result<()> {
+    /// Start one more process if fewer run than invocations are in flight (and
+    /// the cap allows); decided and recorded under one lock.
+    fn scale(&self) -> std::io::Result<()> {
+        let mut processes = self.shared.processes.lock().expect("lock");
+        let in_flight = self.shared.in_flight.load(Ordering::SeqCst);
+        if processes.len() >= in_flight || processes.len() >= MAX_PROCESSES {
+            return Ok(());
+        }
+        let token = super::cloud::random_id(32, false);
+        let child = self.spawn_process(&token)?;
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let process = Arc::new(Process { pid: child.id().unwrap_or_default(), current: Mutex::new(None), kill: Mutex::new(Some(kill_tx)) });
+        processes.insert(token.clone(), process);
+        drop(processes);
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut child = child;
+            tokio::select! {
+                _ = child.wait() => {}
+                _ = kill_rx => {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                }
+            }
+            shared.exited(&token);
+        });
+        Ok(())
+    }
+
+    fn spawn_process(&self, token: &str) -> std::io::Result<tokio::process::Child> {
         let mut cmd = tokio::process::Command::new(&self.spec.executable);
         cmd.env_clear()
             .envs(&self.spec.environment)
-            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+            .env("AWS_LAMBDA_RUNTIME_API", format!("{}/{token}", self.addr))
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory.to_string())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -129,14 +220,13 @@ impl LocalFunction {
                 }
             });
         }
-        self.processes.lock().expect("lock").push(child);
-        Ok(())
+        Ok(child)
     }
 
     /// Invoke synchronously: the handler's answer, or Lambda's timeout error.
     pub async fn invoke(&self, payload: Vec<u8>) -> std::io::Result<Outcome> {
-        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("{:08x}-local-{n}", std::process::id());
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:08x}-{}-local-{n}", std::process::id(), super::cloud::random_id(8, false));
         let (tx, rx) = oneshot::channel();
         self.shared.waiting.lock().expect("lock").insert(id.clone(), tx);
         let deadline_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default()
@@ -144,14 +234,18 @@ impl LocalFunction {
         self.shared.queue.lock().expect("lock").push_back(Pending { id: id.clone(), payload, deadline_ms });
         // One process per concurrent invocation, as Lambda does: a warm process
         // (even one still posting its previous answer) takes the next call.
-        let in_flight = self.shared.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        let running = self.process_count();
-        if running < in_flight && running < MAX_PROCESSES {
-            self.spawn_process()?;
-        }
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        let scaled = self.scale();
         self.shared.ready.notify_one();
-        let result = self.wait(&id, rx).await;
-        self.shared.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        let result = match scaled {
+            Ok(()) => self.wait(&id, rx).await,
+            Err(e) => {
+                self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+                self.forget(&id);
+                return Err(e);
+            }
+        };
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         match result {
             Wait::Answer(outcome) => Ok(outcome),
             Wait::Exited => {
@@ -160,9 +254,12 @@ impl LocalFunction {
             }
             Wait::TimedOut => {
                 self.forget(&id);
-                // The process running it is stuck. Which one is not known here, so the
-                // pool restarts (Lambda, too, discards the sandbox of a timed-out call).
-                self.stop();
+                // The process running it is stuck: Lambda discards that sandbox.
+                let holder = self.shared.processes.lock().expect("lock").values().find(|p| p.current.lock().expect("lock").as_deref() == Some(id.as_str())).cloned();
+                if let Some(p) = holder {
+                    p.current.lock().expect("lock").take();
+                    p.kill();
+                }
                 let secs = self.spec.timeout.as_secs_f64();
                 Ok(Outcome::Failed(lambda_error("Sandbox.Timedout", &format!("Task timed out after {secs:.2} seconds"))))
             }
@@ -170,19 +267,32 @@ impl LocalFunction {
     }
 
     /// Queue an asynchronous (`Event`) invocation; it runs when a slot is free.
+    /// A failed attempt (function error, timeout, crash) is retried twice, after
+    /// Lambda's delays, as Lambda does for asynchronous calls.
     pub fn invoke_event(self: &Arc<Self>, payload: Vec<u8>) {
         let f = self.clone();
         tokio::spawn(async move {
-            let Ok(_slot) = f.event_slots.clone().acquire_owned().await else { return };
-            match f.invoke(payload).await {
-                Ok(Outcome::Ok(_)) => {}
-                Ok(Outcome::FunctionError(b) | Outcome::Failed(b)) => println!("[{}] async invocation failed: {}", f.spec.name, String::from_utf8_lossy(&b)),
-                Err(e) => println!("[{}] async invocation failed: {e}", f.spec.name),
+            for attempt in 0..=f.event_retry_delays.len() {
+                if attempt > 0 {
+                    tokio::time::sleep(f.event_retry_delays[attempt - 1]).await;
+                }
+                let outcome = {
+                    let Ok(_slot) = f.event_slots.clone().acquire_owned().await else { return };
+                    f.invoke(payload.clone()).await
+                };
+                let failure = match outcome {
+                    Ok(Outcome::Ok(_)) => return,
+                    Ok(Outcome::FunctionError(b) | Outcome::Failed(b)) => String::from_utf8_lossy(&b).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                let next = if attempt < f.event_retry_delays.len() { format!("; retrying in {} s", f.event_retry_delays[attempt].as_secs()) } else { "; no retry left, the event is dropped".into() };
+                println!("[{}] async invocation failed (attempt {} of 3): {failure}{next}", f.spec.name, attempt + 1);
             }
         });
     }
 
-    /// Wait for the answer, the timeout, or every process of the function exiting.
+    /// Wait for the answer, the timeout, or every process of the function exiting
+    /// before one took the call.
     async fn wait(&self, id: &str, mut rx: oneshot::Receiver<Outcome>) -> Wait {
         let deadline = tokio::time::Instant::now() + self.spec.timeout;
         loop {
@@ -193,7 +303,8 @@ impl LocalFunction {
                 },
                 _ = tokio::time::sleep_until(deadline) => return Wait::TimedOut,
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                    if self.process_count() == 0 && self.shared.waiting.lock().expect("lock").contains_key(id) {
+                    let queued = self.shared.queue.lock().expect("lock").iter().any(|p| p.id == id);
+                    if queued && self.process_count() == 0 {
                         return Wait::Exited;
                     }
                 }
@@ -208,16 +319,20 @@ impl LocalFunction {
 
     /// Kill every process of the function.
     pub fn stop(&self) {
-        for mut child in self.processes.lock().expect("lock").drain(..) {
-            let _ = child.start_kill();
+        let processes: Vec<Arc<Process>> = self.shared.processes.lock().expect("lock").values().cloned().collect();
+        for p in processes {
+            p.kill();
         }
-        *self.shared.idle.lock().expect("lock") = 0;
     }
 
+    /// Live processes (started, not yet exited).
     pub fn process_count(&self) -> usize {
-        let mut procs = self.processes.lock().expect("lock");
-        procs.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-        procs.len()
+        self.shared.processes.lock().expect("lock").len()
+    }
+
+    /// The pids of the live processes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.shared.processes.lock().expect("lock").values().map(|p| p.pid).collect()
     }
 }
 
@@ -238,12 +353,19 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
-/// The Runtime API: `GET /next` (long poll), `POST /{id}/response`, `POST /{id}/error`.
+/// The Runtime API under `/{token}`: `GET /next` (long poll), `POST /{id}/response`,
+/// `POST /{id}/error`, `POST /init/error`.
 async fn runtime_api(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    if method == hyper::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
-        *shared.idle.lock().expect("lock") += 1;
+    let Some((token, rest)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
+        return Ok(reply(StatusCode::FORBIDDEN, "{\"errorMessage\":\"unknown runtime\"}"));
+    };
+    let Some(process) = shared.processes.lock().expect("lock").get(token).cloned() else {
+        return Ok(reply(StatusCode::FORBIDDEN, "{\"errorMessage\":\"unknown runtime\"}"));
+    };
+    let rest = format!("/{rest}");
+    if method == hyper::Method::GET && rest == "/2018-06-01/runtime/invocation/next" {
         let next = loop {
             let notified = shared.ready.notified();
             if let Some(p) = shared.queue.lock().expect("lock").pop_front() {
@@ -251,9 +373,17 @@ async fn runtime_api(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -
             }
             notified.await;
         };
+        // Handed to this process from now on: if it exits, this call fails at once.
         {
-            let mut idle = shared.idle.lock().expect("lock");
-            *idle = idle.saturating_sub(1);
+            let processes = shared.processes.lock().expect("lock");
+            if !processes.contains_key(token) {
+                // It exited while this poll was waiting: the call goes to another process.
+                drop(processes);
+                shared.queue.lock().expect("lock").push_front(next);
+                shared.ready.notify_one();
+                return Ok(reply(StatusCode::GONE, "{\"errorMessage\":\"runtime exited\"}"));
+            }
+            *process.current.lock().expect("lock") = Some(next.id.clone());
         }
         let mut r = reply(StatusCode::OK, next.payload);
         let h = r.headers_mut();
@@ -269,22 +399,26 @@ async fn runtime_api(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -
         ins(h, "content-type", "application/json".into());
         return Ok(r);
     }
-    let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-    let rest = path.strip_prefix("/2018-06-01/runtime/invocation/").unwrap_or("");
+    let Ok(body) = Limited::new(req.into_body(), MAX_RUNTIME_POST).collect().await.map(|b| b.to_bytes().to_vec()) else {
+        return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, "{\"errorMessage\":\"response payload too large\",\"errorType\":\"RequestEntityTooLarge\"}"));
+    };
+    let rest = rest.strip_prefix("/2018-06-01/runtime/invocation/").unwrap_or("");
     if method == hyper::Method::POST {
-        if let Some(id) = rest.strip_suffix("/response") {
+        for (suffix, error) in [("/response", false), ("/error", true)] {
+            let Some(id) = rest.strip_suffix(suffix) else { continue };
+            // A process answers only the invocation it holds.
+            let mut current = process.current.lock().expect("lock");
+            if current.as_deref() != Some(id) {
+                return Ok(reply(StatusCode::BAD_REQUEST, "{\"errorMessage\":\"this runtime does not hold that invocation\",\"errorType\":\"InvalidRequestID\"}"));
+            }
+            current.take();
+            drop(current);
             if let Some(tx) = shared.waiting.lock().expect("lock").remove(id) {
-                let _ = tx.send(Outcome::Ok(body));
+                let _ = tx.send(if error { Outcome::FunctionError(body) } else { Outcome::Ok(body) });
             }
             return Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"));
         }
-        if let Some(id) = rest.strip_suffix("/error") {
-            if let Some(tx) = shared.waiting.lock().expect("lock").remove(id) {
-                let _ = tx.send(Outcome::FunctionError(body));
-            }
-            return Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"));
-        }
-        if path == "/2018-06-01/runtime/init/error" {
+        if rest == "init/error" {
             return Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"));
         }
     }

@@ -13,11 +13,53 @@ pub mod invoke_api;
 pub mod lambda;
 pub mod s3;
 pub mod server;
+pub mod sigv4;
 pub mod vtl;
 
+/// How a listener treats its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// At most this many connections at once; the next ones wait in the kernel's
+    /// backlog until one closes (never more open files than the process may have).
+    pub max_connections: usize,
+    /// A request whose headers have not all arrived after this long is dropped,
+    /// and so is a keep-alive connection idle for this long.
+    pub header_timeout: std::time::Duration,
+}
+
+impl Limits {
+    /// For listeners any local process (or a web page) can reach: the API and the
+    /// services endpoint. The cap leaves room under the open-file limit for the
+    /// stage's files, the function processes' pipes and the other listeners.
+    pub fn public() -> Limits {
+        Limits { max_connections: (open_file_limit().saturating_sub(128) / 3).clamp(16, 4096), header_timeout: std::time::Duration::from_secs(10) }
+    }
+}
+
+/// The process's soft limit on open files, raised to the hard limit first (a
+/// server wants every descriptor it is allowed).
+pub fn open_file_limit() -> usize {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit write and read a plain struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX).min(1 << 20)
+}
+
 /// Serve `service` on `listener` (HTTP/1.1, one task per connection) until the
-/// runtime stops or the returned task is aborted.
-pub fn spawn_server<S, B>(listener: tokio::net::TcpListener, service: S) -> tokio::task::JoinHandle<()>
+/// runtime stops or the returned task is aborted. An `accept()` error (out of
+/// file descriptors, a connection reset before it was accepted) never ends the
+/// loop: it backs off and accepts again once descriptors free up.
+pub fn spawn_server<S, B>(listener: tokio::net::TcpListener, limits: Limits, service: S) -> tokio::task::JoinHandle<()>
 where
     S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -26,13 +68,37 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
+        let mut backoff = std::time::Duration::from_millis(5);
+        let mut last_report: Option<std::time::Instant> = None;
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => {
+                    backoff = std::time::Duration::from_millis(5);
+                    stream
+                }
+                Err(e) => {
+                    drop(slot);
+                    if last_report.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(10)) {
+                        eprintln!("accept on {:?} failed ({e}); retrying", listener.local_addr().ok());
+                        last_report = Some(std::time::Instant::now());
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
+                    continue;
+                }
+            };
             let service = service.clone();
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .serve_connection(io, service)
+                    .await;
+                drop(slot);
             });
         }
     })

@@ -1,7 +1,8 @@
 //! The embedded S3: s3s + s3s-fs serving a directory on loopback, so aws-sdk-s3
 //! in a handler works unchanged — with IAM enforced. Each function has its own
 //! key (SigV4 signatures are verified by s3s), and may touch only the objects its
-//! generated policy grants (`s3:GetObject` / `s3:PutObject` on `bucket/prefix*`).
+//! generated policy grants (`s3:GetObject` / `s3:PutObject` on `bucket/prefix*`),
+//! and only through keys stored literally (`check_key`).
 //! The deployer's own key administers buckets.
 
 use std::path::Path;
@@ -11,7 +12,8 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::SimpleAuth;
 use s3s::path::S3Path;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::{s3_error, S3Result};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, UploadPartCopyInput};
+use s3s::{s3_error, S3Request, S3Result};
 
 use super::iam::Iam;
 
@@ -39,7 +41,73 @@ pub fn iam_resource(path: &S3Path) -> String {
     }
 }
 
-struct Enforcer(Arc<Iam>);
+/// How the local cloud stores a key: literally, as the file `{bucket}/{key}` (and
+/// s3s-fs's bookkeeping file named after base64 of bucket and key). A key that
+/// a file path cannot carry as-is is refused with S3's 400 answer, before any
+/// policy check or file access, so the key the policy is checked on is exactly
+/// the file written: no `.` or `..` segment, no empty segment (`//`, a leading
+/// `/`; a trailing `/` names a folder marker), no NUL, no segment longer than a
+/// file name may be (255 bytes), and no key too long for s3s-fs's bookkeeping
+/// file name. AWS would store such keys; the local cloud says why it cannot.
+pub fn check_key(bucket: &str, key: &str) -> S3Result<()> {
+    if key.contains('\0') {
+        return Err(s3_error!(InvalidArgument, "Object key contains a NUL character, which the local cloud cannot store"));
+    }
+    let segments: Vec<&str> = key.split('/').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.is_empty() && i + 1 < segments.len() {
+            return Err(s3_error!(InvalidArgument, "Object key {key:?} has an empty path segment ('//' or a leading '/'), which the local cloud cannot store"));
+        }
+        if *seg == "." || *seg == ".." {
+            return Err(s3_error!(InvalidArgument, "Object key {key:?} has a '{seg}' path segment, which the local cloud cannot store as a literal name"));
+        }
+        if seg.len() > 255 {
+            return Err(s3_error!(KeyTooLongError, "Object key segment of {} bytes: the local cloud stores keys as files, at most 255 bytes between two '/'", seg.len()));
+        }
+    }
+    let b64 = |n: usize| n.div_ceil(3) * 4;
+    let bookkeeping = ".bucket-".len() + b64(bucket.len()) + ".object-".len() + b64(key.len()) + ".upload-".len() + 36 + ".metadata.json".len();
+    if bookkeeping > 255 || key.len() > 1024 {
+        let max = (255 - (bookkeeping - b64(key.len()))) / 4 * 3;
+        return Err(s3_error!(KeyTooLongError, "Your key is too long: the local cloud stores keys of up to {max} bytes in bucket {bucket} (AWS: 1024)"));
+    }
+    Ok(())
+}
+
+/// What the file system holds at a key's path.
+enum AtKey {
+    Nothing,
+    Object,
+    Folder,
+    /// A prefix of the key is an object: `a/b` when `a` exists.
+    UnderObject,
+}
+
+fn at_key(root: &Path, bucket: &str, key: &str) -> AtKey {
+    let mut path = root.join(bucket);
+    let segments: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        path.push(seg);
+        match std::fs::symlink_metadata(&path) {
+            Err(_) => return AtKey::Nothing,
+            Ok(m) if i + 1 < segments.len() && !m.is_dir() => return AtKey::UnderObject,
+            Ok(m) if i + 1 == segments.len() => return if m.is_dir() { AtKey::Folder } else { AtKey::Object },
+            Ok(_) => {}
+        }
+    }
+    AtKey::Folder
+}
+
+struct Enforcer {
+    iam: Arc<Iam>,
+    root: std::path::PathBuf,
+}
+
+impl Enforcer {
+    fn allow(&self, access_key: &str, action: &str, resource: &str) -> S3Result<()> {
+        self.iam.check(access_key, action, resource).map_err(|message| s3_error!(AccessDenied, "{message}"))
+    }
+}
 
 #[async_trait::async_trait]
 impl S3Access for Enforcer {
@@ -47,9 +115,67 @@ impl S3Access for Enforcer {
         let Some(creds) = cx.credentials() else {
             return Err(s3_error!(AccessDenied, "anonymous access is not allowed on the local cloud"));
         };
-        let action = iam_action(cx.s3_op().name());
+        let op = cx.s3_op().name();
+        if let S3Path::Object { bucket, key } = cx.s3_path() {
+            check_key(bucket, key)?;
+        }
+        let action = iam_action(op);
         let resource = iam_resource(cx.s3_path());
-        self.0.check(&creds.access_key, &action, &resource).map_err(|message| s3_error!(AccessDenied, "{message}"))
+        self.allow(&creds.access_key, &action, &resource)?;
+        // What files cannot be: answered as S3 would, after the policy said yes.
+        if let S3Path::Object { bucket, key } = cx.s3_path() {
+            match (op, at_key(&self.root, bucket, key)) {
+                ("GetObject" | "HeadObject" | "GetObjectAttributes", AtKey::Object) => {}
+                ("GetObject" | "HeadObject" | "GetObjectAttributes", AtKey::Folder) if key.ends_with('/') => {}
+                ("GetObject" | "HeadObject" | "GetObjectAttributes", _) => return Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+                ("PutObject" | "CopyObject" | "CreateMultipartUpload" | "CompleteMultipartUpload", AtKey::UnderObject) => {
+                    return Err(s3_error!(InvalidArgument, "Object key {key:?}: a prefix of it is an object, and the local cloud stores keys as files (it cannot hold both `a` and `a/b`)"));
+                }
+                ("PutObject" | "CopyObject" | "CreateMultipartUpload" | "CompleteMultipartUpload", AtKey::Folder) if !key.ends_with('/') => {
+                    return Err(s3_error!(InvalidArgument, "Object key {key:?}: other objects live under `{key}/`, and the local cloud stores keys as files (it cannot hold both `a` and `a/b`)"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
+            return Err(s3_error!(NotImplemented, "only bucket copy sources are served by the local cloud"));
+        };
+        check_key(bucket, key)?;
+        let creds = req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied))?;
+        self.allow(&creds.access_key, "s3:GetObject", &format!("arn:aws:s3:::{bucket}/{key}"))?;
+        if !matches!(at_key(&self.root, bucket, key), AtKey::Object) {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        }
+        Ok(())
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
+            return Err(s3_error!(NotImplemented, "only bucket copy sources are served by the local cloud"));
+        };
+        check_key(bucket, key)?;
+        let creds = req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied))?;
+        self.allow(&creds.access_key, "s3:GetObject", &format!("arn:aws:s3:::{bucket}/{key}"))?;
+        if !matches!(at_key(&self.root, bucket, key), AtKey::Object) {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        }
+        Ok(())
+    }
+
+    /// Every key of a multi-object delete is a key like any other, and needs
+    /// `s3:DeleteObject` on itself.
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        let creds = req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied))?;
+        let bucket = &req.input.bucket;
+        for o in &req.input.delete.objects {
+            check_key(bucket, &o.key)?;
+            self.allow(&creds.access_key, "s3:DeleteObject", &format!("arn:aws:s3:::{bucket}/{}", o.key))?;
+        }
+        Ok(())
     }
 }
 
@@ -64,7 +190,7 @@ pub fn service(root: &Path, iam: Arc<Iam>) -> std::io::Result<S3Service> {
     }
     let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(auth);
-    builder.set_access(Enforcer(iam));
+    builder.set_access(Enforcer { iam, root: root.canonicalize()? });
     Ok(builder.build())
 }
 
@@ -73,6 +199,6 @@ pub async fn serve(root: &Path, iam: Arc<Iam>) -> std::io::Result<std::net::Sock
     let service = service(root, iam)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    super::spawn_server(listener, service);
+    super::spawn_server(listener, super::Limits::public(), service);
     Ok(addr)
 }

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub struct Server {
     port: u16,
     services: SocketAddr,
     admin: (String, String),
+    /// The control token (`/__stackctl/` requests), written to the 0600 server file.
+    token: String,
     world: RwLock<Arc<World>>,
     reloading: tokio::sync::Mutex<()>,
 }
@@ -190,6 +193,11 @@ impl Server {
         self.port
     }
 
+    /// What the server file records of this server.
+    pub fn file(&self) -> ServerFile {
+        ServerFile { pid: std::process::id(), port: self.port, token: self.token.clone() }
+    }
+
     /// Stop every function process now.
     pub fn shutdown(&self) {
         for (_, f) in self.world().functions.values() {
@@ -220,14 +228,15 @@ pub async fn start(dir: PathBuf, port: u16) -> std::io::Result<Arc<Server>> {
         port: api_listener.local_addr()?.port(),
         services,
         admin,
+        token: cloud::random_id(40, false),
         world: RwLock::new(Arc::new(placeholder)),
         reloading: tokio::sync::Mutex::new(()),
     });
     server.reload().await.map_err(std::io::Error::other)?;
     let s = server.clone();
-    super::spawn_server(services_listener, hyper::service::service_fn(move |req| serve_services(s.clone(), req)));
+    super::spawn_server(services_listener, super::Limits::public(), hyper::service::service_fn(move |req| serve_services(s.clone(), req)));
     let s = server.clone();
-    super::spawn_server(api_listener, hyper::service::service_fn(move |req| api(s.clone(), req)));
+    super::spawn_server(api_listener, super::Limits::public(), hyper::service::service_fn(move |req| api(s.clone(), req)));
     let s = server.clone();
     tokio::spawn(async move { lifecycle_loop(s).await });
     Ok(server)
@@ -292,29 +301,48 @@ async fn api(server: Arc<Server>, req: Request<hyper::body::Incoming>) -> Result
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    if path == "/__stackctl/health" {
-        let body = serde_json::json!({ "status": "ok", "pid": std::process::id(), "dir": server.dir, "port": server.port });
-        return Ok(to_hyper(json_response(200, body), &request_id));
+    if path.starts_with("/__stackctl/") && control_allowed(&server, &req) {
+        if path == "/__stackctl/health" {
+            let body = serde_json::json!({ "status": "ok", "pid": std::process::id(), "dir": server.dir, "port": server.port });
+            return Ok(to_hyper(json_response(200, body), &request_id));
+        }
+        if path == "/__stackctl/reload" && method == "POST" {
+            let r = match server.reload().await {
+                Ok(summary) => {
+                    println!("{summary}");
+                    json_response(200, serde_json::json!({ "status": "ok", "summary": summary }))
+                }
+                Err(e) => {
+                    println!("reload failed: {e}");
+                    json_response(500, serde_json::json!({ "status": "error", "message": e }))
+                }
+            };
+            return Ok(to_hyper(r, &request_id));
+        }
+        if let Some(name) = path.strip_prefix("/__stackctl/invoke/").filter(|_| method == "POST") {
+            return Ok(admin_invoke(&server, name, req).await);
+        }
     }
-    if path == "/__stackctl/reload" && method == "POST" {
-        let r = match server.reload().await {
-            Ok(summary) => {
-                println!("{summary}");
-                json_response(200, serde_json::json!({ "status": "ok", "summary": summary }))
-            }
-            Err(e) => {
-                println!("reload failed: {e}");
-                json_response(500, serde_json::json!({ "status": "error", "message": e }))
-            }
-        };
-        return Ok(to_hyper(r, &request_id));
-    }
-    if let Some(name) = path.strip_prefix("/__stackctl/invoke/").filter(|_| method == "POST") {
-        return Ok(admin_invoke(&server, name, req).await);
-    }
+    // Anyone else sees a path the API does not have (403 Missing Authentication
+    // Token, as API Gateway answers): nothing says a control endpoint exists.
     let resp = serve_api(&server, req, &request_id).await;
     println!("{method} {path} {} {:.2}ms {request_id}", resp.status, started.elapsed().as_secs_f64() * 1000.0);
     Ok(to_hyper(resp, &request_id))
+}
+
+/// Control traffic comes from stackctl itself: it carries the server's token,
+/// names this server by its loopback address (a foreign `Host` is a DNS-rebinding
+/// page), and no browser sent it (any `Origin`, even `null`, is refused).
+fn control_allowed(server: &Server, req: &Request<hyper::body::Incoming>) -> bool {
+    use subtle::ConstantTimeEq;
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if req.headers().contains_key("origin") || req.headers().get_all("host").iter().count() != 1 {
+        return false;
+    }
+    let host_ok = h("host").is_some_and(|host| host == format!("127.0.0.1:{}", server.port) || host == format!("localhost:{}", server.port));
+    let given = h("authorization").and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
+    let token_ok = !server.token.is_empty() && bool::from(given.as_bytes().ct_eq(server.token.as_bytes()));
+    host_ok && token_ok
 }
 
 /// `stackctl invoke FUNCTION`: the deployer's own synchronous invoke.
@@ -323,7 +351,9 @@ async fn admin_invoke(server: &Server, name: &str, req: Request<hyper::body::Inc
     let Some((_, function)) = world.functions.get(name) else {
         return to_hyper(json_response(404, serde_json::json!({ "message": format!("Function not found: {name}") })), "");
     };
-    let payload = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let Ok(payload) = Limited::new(req.into_body(), super::invoke_api::MAX_SYNC_PAYLOAD).collect().await.map(|b| b.to_bytes().to_vec()) else {
+        return to_hyper(json_response(413, serde_json::json!({ "message": "the payload is larger than Lambda's 6 MB" })), "");
+    };
     let (status, error, body) = match function.invoke(payload).await {
         Ok(Outcome::Ok(b)) => (200, None, b),
         Ok(Outcome::FunctionError(b) | Outcome::Failed(b)) => (200, Some("Unhandled"), b),
@@ -343,6 +373,10 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
         return json_response(403, serde_json::json!({ "message": "Forbidden" }));
     };
     let cors = stage.cors_origin.as_deref().filter(|_| api.routes.iter().any(|r| r.cors));
+    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return gateway::server_error(413, "Request Too Long", cors);
+    }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes().to_vec(),
@@ -502,13 +536,26 @@ fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().into()
 }
 
+/// A request to the stage's server's control endpoint, with its token.
+pub fn control(s: &ServerFile, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    let url = format!("http://127.0.0.1:{}{path}", s.port);
+    agent().post(&url).header("authorization", format!("Bearer {}", s.token))
+}
+
 /// The stage's server when it runs and answers its health check.
 pub fn running(dir: &Path) -> Option<ServerFile> {
     let s: ServerFile = cloud::read_json(&server_file(dir)).ok()?;
     if !cloud::alive(s.pid) {
         return None;
     }
-    let mut r = agent().get(&format!("http://127.0.0.1:{}/__stackctl/health", s.port)).call().ok()?;
+    let mut r = agent()
+        .get(&format!("http://127.0.0.1:{}/__stackctl/health", s.port))
+        .header("authorization", format!("Bearer {}", s.token))
+        .config()
+        .timeout_global(Some(Duration::from_secs(3)))
+        .build()
+        .call()
+        .ok()?;
     let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
     (v["pid"].as_u64() == Some(u64::from(s.pid))).then_some(s)
 }
@@ -519,15 +566,16 @@ fn log_tail(dir: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
-/// Make sure the stage's server runs on `port` and serves the latest files.
+/// Make sure the stage's server runs on `port` and serves the latest files. A
+/// server of the stage that does not answer (stuck, or one an older stackctl
+/// left behind) is stopped before another starts.
 pub fn ensure(dir: &Path, port: u16, changed: bool) -> Result<(), String> {
     if let Some(s) = running(dir) {
         if s.port == port {
             if !changed {
                 return Ok(());
             }
-            let mut r = agent()
-                .post(&format!("http://127.0.0.1:{port}/__stackctl/reload"))
+            let mut r = control(&s, "/__stackctl/reload")
                 .send_empty()
                 .map_err(|e| format!("the local server (pid {}) did not answer the reload: {e}\n  hint: see {}", s.pid, log_path(dir).display()))?;
             let body = r.body_mut().read_to_string().unwrap_or_default();
@@ -536,8 +584,8 @@ pub fn ensure(dir: &Path, port: u16, changed: bool) -> Result<(), String> {
             }
             return Ok(());
         }
-        stop(dir)?;
     }
+    stop(dir)?;
     start_background(dir, port)
 }
 
@@ -577,46 +625,67 @@ fn start_background(dir: &Path, port: u16) -> Result<(), String> {
     }
 }
 
-/// Which kind of stackctl server the process is (never signal a reused pid).
-fn server_kind(pid: u32) -> Option<&'static str> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    if args.contains(&b"local-server".as_slice()) {
-        Some("background")
-    } else if args.contains(&b"serve".as_slice()) {
-        Some("foreground")
-    } else {
-        None
+/// The stackctl server processes serving `dir`: background servers
+/// (`stackctl local-server --dir DIR`, found by their command line, so even one
+/// the server file no longer names), and the foreground `serve` the server file
+/// names. A pid is trusted only when its command line says it is ours: a reused
+/// pid is never signalled.
+fn servers_of(dir: &Path) -> Vec<(u32, bool)> {
+    let mut found = Vec::new();
+    let want = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if !args.contains(&b"local-server".as_slice()) {
+            continue;
+        }
+        let Some(i) = args.iter().position(|a| *a == b"--dir") else { continue };
+        let Some(arg) = args.get(i + 1) else { continue };
+        let arg = Path::new(std::ffi::OsStr::from_bytes(arg));
+        // A relative --dir is relative to that process's working directory.
+        let arg = if arg.is_relative() { std::fs::read_link(e.path().join("cwd")).map(|c| c.join(arg)).unwrap_or_else(|_| arg.to_path_buf()) } else { arg.to_path_buf() };
+        if std::fs::canonicalize(&arg).unwrap_or(arg) == want && cloud::alive(pid) {
+            found.push((pid, true));
+        }
     }
+    if let Ok(s) = cloud::read_json::<ServerFile>(&server_file(dir))
+        && cloud::alive(s.pid)
+        && !found.iter().any(|(p, _)| *p == s.pid)
+    {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", s.pid)).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).any(|a| a == b"serve") {
+            found.push((s.pid, false));
+        }
+    }
+    found
 }
 
-/// Stop the stage's server and every function process it started (its process
-/// group): SIGTERM, then SIGKILL after 3 s.
+/// Stop every server of the stage and every function process they started (a
+/// background server's process group): SIGTERM, then SIGKILL after 3 s.
 pub fn stop(dir: &Path) -> Result<(), String> {
-    let Ok(s) = cloud::read_json::<ServerFile>(&server_file(dir)) else { return Ok(()) };
-    let kind = server_kind(s.pid);
-    if cloud::alive(s.pid) && kind.is_some() {
+    for (pid, background) in servers_of(dir) {
         // A background server leads its own process group (its functions with it);
         // a foreground `serve` is signalled alone (its functions die with it).
-        let pgid = if kind == Some("background") { -(s.pid as libc::pid_t) } else { s.pid as libc::pid_t };
+        let target = if background { -(pid as libc::pid_t) } else { pid as libc::pid_t };
         // SAFETY: plain signal sends to the server (and its process group).
         unsafe {
-            libc::kill(pgid, libc::SIGTERM);
+            libc::kill(target, libc::SIGTERM);
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while cloud::alive(s.pid) && std::time::Instant::now() < deadline {
+        while cloud::alive(pid) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         // SAFETY: as above; whatever is left of the group goes.
         unsafe {
-            libc::kill(pgid, libc::SIGKILL);
+            libc::kill(target, libc::SIGKILL);
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        while cloud::alive(s.pid) && std::time::Instant::now() < deadline {
+        while cloud::alive(pid) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        if cloud::alive(s.pid) {
-            return Err(format!("the local server (pid {}) did not stop", s.pid));
+        if cloud::alive(pid) {
+            return Err(format!("the local server (pid {pid}) did not stop"));
         }
     }
     let _ = std::fs::remove_file(server_file(dir));
@@ -626,13 +695,13 @@ pub fn stop(dir: &Path) -> Result<(), String> {
 /// `stackctl local-server`: the background server's process.
 pub async fn run_background(dir: PathBuf, port: u16) -> std::io::Result<()> {
     let server = start(dir.clone(), port).await?;
-    cloud::write_json(&server_file(&dir), &ServerFile { pid: std::process::id(), port: server.port() }, false)?;
+    cloud::write_json(&server_file(&dir), &server.file(), true)?;
     println!("local server pid {} serving {} on http://127.0.0.1:{}", std::process::id(), dir.display(), server.port());
     std::future::pending::<()>().await;
     Ok(())
 }
 
 /// Record a foreground server (so `deploy` and `destroy` see it).
-pub fn record_foreground(dir: &Path, port: u16) -> std::io::Result<()> {
-    cloud::write_json(&server_file(dir), &ServerFile { pid: std::process::id(), port }, false)
+pub fn record_foreground(dir: &Path, server: &Server) -> std::io::Result<()> {
+    cloud::write_json(&server_file(dir), &server.file(), true)
 }

@@ -57,19 +57,42 @@ impl fmt::Display for Diagnostic {
         if let Some(src) = &self.source_line {
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
+            let (excerpt, caret) = excerpt(src, self.column.saturating_sub(1) as usize);
             // Columns count characters; a caret under a tab would drift, so keep tabs.
-            let lead: String = src
-                .chars()
-                .take(self.column.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            write!(f, "\n {pad} |\n {gutter} | {src}\n {pad} | {lead}^")?;
+            let lead: String = excerpt.chars().take(caret).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            write!(f, "\n {pad} |\n {gutter} | {excerpt}\n {pad} | {lead}^")?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
         Ok(())
     }
+}
+
+/// At most this many characters of a source line are shown.
+const EXCERPT_MAX: usize = 120;
+
+/// The part of `line` worth showing around character `column`, and where the
+/// caret goes in it: a long line (a 5 MB value) is cut to a window, with `…`
+/// where it was cut.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= EXCERPT_MAX {
+        return (line.to_owned(), column);
+    }
+    let start = column.saturating_sub(EXCERPT_MAX / 3).min(chars.len().saturating_sub(EXCERPT_MAX));
+    let end = (start + EXCERPT_MAX).min(chars.len());
+    let mut out = String::new();
+    let mut caret = column - start;
+    if start > 0 {
+        out.push('…');
+        caret += 1;
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    (out, caret)
 }
 
 /// All the problems found in one or more stack files.
@@ -109,6 +132,22 @@ mod tests {
         assert_eq!(did_you_mean("memmory", ["memory", "timeout"]), Some("memory"));
         assert_eq!(did_you_mean("Timeout", ["memory", "timeout"]), Some("timeout"));
         assert_eq!(did_you_mean("zzz", ["memory", "timeout"]), None);
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_column() {
+        let line = format!("    BIG: \"{}\"", "x".repeat(5_000_000));
+        let d = Diagnostic::new(Path::new("s.yaml"), 7, 5, "too big").with_source(&format!("a\nb\nc\nd\ne\nf\n{line}\n"));
+        let shown = d.to_string();
+        assert!(shown.len() < 600, "{} bytes shown", shown.len());
+        assert!(shown.contains(" 7 |     BIG: \"xxx"), "{shown}");
+        assert!(shown.contains("x…\n"), "{shown}");
+        assert!(shown.contains("   |     ^"), "{shown}");
+        let d = Diagnostic::new(Path::new("s.yaml"), 1, 4_000_000, "deep").with_source(&line);
+        let shown = d.to_string();
+        assert!(shown.len() < 600 && shown.contains("| …xxx"), "{shown}");
+        let caret_line = shown.lines().find(|l| l.trim_end().ends_with('^')).unwrap();
+        assert_eq!(caret_line.chars().count() - 6, 41, "{shown}");
     }
 
     #[test]

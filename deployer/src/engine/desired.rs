@@ -247,8 +247,23 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
                     (value, shown)
                 }
             };
+            if value.contains('\0') {
+                return Err(format!("environment variable `{k}` of function `{}` contains a NUL character, which Lambda refuses{}", f.name, match v {
+                    EnvValue::Parameter(p) => format!(" (from parameter `{p}`)\n  hint: set the parameter's value without the NUL"),
+                    _ => String::new(),
+                }));
+            }
             environment.insert(k.clone(), value);
             hashed.insert(k.clone(), shown);
+        }
+        // Lambda counts every key and value, resolved, against its 4 KB limit.
+        let size: usize = environment.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > crate::stack::validate::ENV_TOTAL_MAX {
+            return Err(format!(
+                "the environment of function `{}` is {size} bytes once its parameters are resolved; Lambda allows {}\n  hint: shorten the parameters' values or move large values to S3",
+                f.name,
+                crate::stack::validate::ENV_TOTAL_MAX
+            ));
         }
         nodes.push(node(
             format!("function/{}", f.name),

@@ -149,9 +149,9 @@ mod tests {
     fn round_trip_and_missing_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = path(dir.path(), "car-search", "production");
-        assert_eq!(load(&p, "car-search", "production").unwrap(), None);
+        assert_eq!(load(&p, "car-search", "production", "aws").unwrap(), None);
         save(&p, &sample()).unwrap();
-        assert_eq!(load(&p, "car-search", "production").unwrap(), Some(sample()));
+        assert_eq!(load(&p, "car-search", "production", "aws").unwrap(), Some(sample()));
     }
 
     #[test]
@@ -161,15 +161,20 @@ mod tests {
         save(&p, &sample()).unwrap();
         let full = std::fs::read_to_string(&p).unwrap();
         std::fs::write(&p, &full[..full.len() / 2]).unwrap();
-        let err = load(&p, "car-search", "production").unwrap_err().to_string();
+        let err = load(&p, "car-search", "production", "aws").unwrap_err().to_string();
         assert!(err.contains("is corrupt") && err.contains("left untouched"), "{err}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), full[..full.len() / 2], "never overwritten");
 
         std::fs::write(&p, full.replace("\"schema_version\": 1", "\"schema_version\": 9")).unwrap();
-        assert!(matches!(load(&p, "car-search", "production"), Err(StateError::Version { found: 9, .. })));
+        assert!(matches!(load(&p, "car-search", "production", "aws"), Err(StateError::Version { found: 9, .. })));
         std::fs::write(&p, &full).unwrap();
-        assert!(matches!(load(&p, "car-search", "dev"), Err(StateError::Mismatch { .. })));
+        assert!(matches!(load(&p, "car-search", "dev", "aws"), Err(StateError::Mismatch { .. })));
+        // A state of another target (a local stage's file saying `aws`, or the reverse).
+        let err = load(&p, "car-search", "production", "local").unwrap_err();
+        assert!(matches!(&err, StateError::Target { found, .. } if found == "aws"), "{err}");
+        assert!(err.to_string().contains("--target aws"), "{err}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), full, "never overwritten");
         std::fs::write(&p, "{\"resources\": {}}").unwrap();
-        assert!(matches!(load(&p, "car-search", "production"), Err(StateError::Corrupt { .. })));
+        assert!(matches!(load(&p, "car-search", "production", "aws"), Err(StateError::Corrupt { .. })));
     }
 }

@@ -22,7 +22,7 @@ const RESERVED_ENV: &[&str] = &[
 ];
 
 /// Lambda's limit on the total size of a function's environment.
-const ENV_TOTAL_MAX: usize = 4096;
+pub const ENV_TOTAL_MAX: usize = 4096;
 
 struct Checker<'a> {
     file: &'a Path,
@@ -162,6 +162,10 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
             }
             let context = format!("environment variable `{}` of function `{fname}`", var.value);
             let resolved = match value {
+                raw::EnvValue::Literal(s) if s.contains('\0') => {
+                    c.at(var, format!("environment variable `{}` of function `{fname}` contains a NUL character; Lambda refuses it", var.value), "remove the NUL (`\\0`) from the value");
+                    model::EnvValue::Literal(s.clone())
+                }
                 raw::EnvValue::Literal(s) => model::EnvValue::Literal(s.clone()),
                 raw::EnvValue::Function(t) => {
                     c.reference(t, "function", &context, function_names.iter().copied());

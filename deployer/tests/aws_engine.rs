@@ -151,7 +151,7 @@ async fn destroy_leaves_nothing_and_spares_the_other_stage() {
     deploy(&e, &s, "production", "v1").await;
     let dev_out = deploy(&e, &dev, "dev", "v1").await;
     // Put an object in the production bucket: destroy must empty it first.
-    let prod_state = stackctl::engine::state::load(&stackctl::engine::state::path(e.project.path(), "car-search", "production"), "car-search", "production").unwrap().unwrap();
+    let prod_state = stackctl::engine::state::load(&stackctl::engine::state::path(e.project.path(), "car-search", "production"), "car-search", "production", "aws").unwrap().unwrap();
     let bucket = prod_state.resources["bucket/results"].physical_id.clone();
     e.clients.s3.put_object().bucket(&bucket).key("results/x.json").body(b"{}".to_vec().into()).send().await.unwrap();
 
@@ -185,7 +185,7 @@ async fn an_interrupted_deploy_converges_when_run_again() {
         let opts = Options { fail_after: Some(n), ..Default::default() };
         let err = deploy::deploy(&e.clients, &stack, &stage, &arts, e.project.path(), &opts).await.unwrap_err();
         assert!(err.to_string().contains("injected failure"), "{err}");
-        let recorded = stackctl::engine::state::load(&stackctl::engine::state::path(e.project.path(), "car-search", &stage), "car-search", &stage).unwrap().unwrap();
+        let recorded = stackctl::engine::state::load(&stackctl::engine::state::path(e.project.path(), "car-search", &stage), "car-search", &stage, "aws").unwrap().unwrap();
         assert!(recorded.resources.len() >= n, "cut after {n}: {} recorded", recorded.resources.len());
         let done = deploy::deploy(&e.clients, &stack, &stage, &arts, e.project.path(), &Options::default()).await.unwrap();
         assert_eq!(done.state.resources.len(), 14, "cut after {n}");

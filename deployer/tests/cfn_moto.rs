@@ -89,7 +89,7 @@ async fn car_search_deploys_through_cloudformation_and_reads_back() {
     let resources = c.apigateway.get_resources().rest_api_id(api.id().unwrap()).send().await.unwrap();
     assert!(resources.items().iter().any(|r| r.path() == Some("/search")));
     // `status` and `invoke` read the stage's state whatever the engine.
-    let st = stackctl::engine::state::load(&stackctl::engine::state::path(project.path(), "car-search", "production"), "car-search", "production").unwrap().unwrap();
+    let st = stackctl::engine::state::load(&stackctl::engine::state::path(project.path(), "car-search", "production"), "car-search", "production", "aws").unwrap().unwrap();
     assert_eq!(st.engine, "cloudformation");
     assert_eq!(deploy::function_physical(&st, "search-worker").as_deref(), Some("car-search-production-search-worker"));
     cfn_deploy::destroy(&c, &s, "production", project.path(), false).await.unwrap();

@@ -4,83 +4,12 @@
 //! stripped of its S3 grant gets AccessDenied, and `destroy` leaves no process
 //! and no file.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A project directory inside the workspace (so the stack files' crate paths
-/// resolve to the real function crates) with its own `.stackctl/`.
-struct Project {
-    dir: PathBuf,
-    stage: String,
-}
-
-impl Project {
-    fn new(stage: &str) -> Project {
-        let dir = repo().join("target").join(format!("local-cloud-e2e-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("stacks")).unwrap();
-        for f in ["paraphrase.yaml", "car-search.yaml"] {
-            std::fs::copy(repo().join("stacks").join(f), dir.join("stacks").join(f)).unwrap();
-        }
-        Project { dir, stage: stage.into() }
-    }
-
-    /// Run stackctl; (exit code, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_stackctl"))
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .args(["--stage", &self.stage])
-            // `cargo test` holds the workspace's build lock: the functions are
-            // built in a target directory of their own.
-            .env("CARGO_TARGET_DIR", repo().join("target").join("local-cloud-e2e"))
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_PROFILE")
-            .env_remove("STACKCTL_TARGET")
-            .env("STACKCTL_LOCAL_LIFECYCLE_INTERVAL_SECONDS", "1")
-            .env("STACKCTL_LOCAL_DAY_SECONDS", "4")
-            .output()
-            .unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "stackctl {args:?} failed:\n{out}\n{err}");
-        out
-    }
-
-    /// Every process whose command line mentions this project.
-    fn processes(&self) -> Vec<String> {
-        let needle = self.dir.to_string_lossy().into_owned();
-        let mut found = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                if cmd.contains(&needle) {
-                    found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
-                }
-            }
-        }
-        found
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        // A failed assertion must not leave servers behind.
-        let _ = self.run(&["destroy", "--target", "local", "--yes"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+mod support;
+use support::local::{repo, Project};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into()
@@ -109,7 +38,7 @@ fn urls(deploy_json: &str) -> (String, String) {
 
 #[test]
 fn the_readme_flow_on_the_local_cloud() {
-    let p = Project::new("production");
+    let p = Project::new("e2e", "production", &[("paraphrase.yaml", None), ("car-search.yaml", None)]);
 
     // Deploy both stacks: the plan creates everything, the URLs answer.
     let (paraphrase, search) = urls(&p.ok(&["deploy", "--target", "local", "-o", "json"]));

@@ -1,6 +1,8 @@
 //! The emulated Lambda runtime API with the real handlers: the `lambda_runtime`
 //! client inside `paraphrase` talks to it unchanged; warm processes are reused,
-//! concurrent calls get more processes, a timeout kills and is reported like Lambda.
+//! concurrent calls get more processes (never more than the cap), a timeout kills
+//! and is reported like Lambda, a crashed process fails its own call at once, and
+//! a failed asynchronous call is retried twice.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ fn handler(package: &str) -> PathBuf {
 fn spec(exe: PathBuf, timeout: Duration) -> FunctionSpec {
     let mut environment = BTreeMap::new();
     environment.insert("RUST_LOG".into(), "off".into());
-    FunctionSpec { name: "paraphrase-local".into(), executable: exe, memory: 128, timeout, environment }
+    FunctionSpec { name: "paraphrase-local".into(), executable: exe, memory: 128, timeout, environment, event_retry_delays: None }
 }
 
 fn event() -> Vec<u8> {
@@ -153,5 +155,144 @@ async fn the_invoke_api_enforces_grants_for_the_sdk_client() {
     use aws_sdk_lambda::error::ProvideErrorMetadata;
     assert_eq!(denied.code(), Some("AccessDeniedException"));
     assert!(denied.message().unwrap_or_default().contains("not authorized to perform: lambda:InvokeFunction"), "{denied:?}");
+    f.stop();
+}
+
+/// The child processes of this test process running `exe`.
+fn children_running(exe: &Path) -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("");
+            ppid == me && std::fs::read_link(e.path().join("exe")).is_ok_and(|x| x == exe)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_1000_calls_never_runs_more_processes_than_the_cap() {
+    let exe = handler("paraphrase");
+    let f = LocalFunction::start(spec(exe.clone(), Duration::from_secs(30))).await.unwrap();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling, exe) = (peak.clone(), sampling.clone(), exe.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
+                peak.fetch_max(children_running(&exe), std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let calls: Vec<_> = (0..1000).map(|_| { let f = f.clone(); tokio::spawn(async move { f.invoke(event()).await }) }).collect();
+    let mut ok = 0;
+    for c in calls {
+        if matches!(c.await.unwrap(), Ok(Outcome::Ok(_))) {
+            ok += 1;
+        }
+        assert!(f.process_count() <= stackctl::local::lambda::MAX_PROCESSES);
+    }
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    sampler.join().unwrap();
+    assert_eq!(ok, 1000);
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak <= stackctl::local::lambda::MAX_PROCESSES, "{peak} processes ran at once");
+    assert!(peak > 1, "the burst did scale out ({peak})");
+    f.stop();
+}
+
+/// search-worker's asynchronous duty against a stand-in S3 that refuses every
+/// write (403: the SDK does not retry it) and counts them.
+async fn refusing_s3() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let puts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = puts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 65536];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if buf[..n].starts_with(b"PUT ") {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let body = "<Error><Code>AccessDenied</Code><Message>no</Message></Error>";
+                let _ = s.write_all(format!("HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes()).await;
+            });
+        }
+    });
+    (addr, puts)
+}
+
+fn worker_spec(timeout: Duration, delay_ms: u64, s3: std::net::SocketAddr) -> FunctionSpec {
+    let mut s = spec(handler("search-worker"), timeout);
+    for (k, v) in [
+        ("RESULTS_BUCKET", "b".to_string()),
+        ("SEARCH_DELAY_MS", delay_ms.to_string()),
+        ("SEARCH_TOKEN_KEY", "k".into()),
+        ("AWS_REGION", "eu-central-1".into()),
+        ("AWS_ACCESS_KEY_ID", "K".into()),
+        ("AWS_SECRET_ACCESS_KEY", "S".into()),
+        ("AWS_ENDPOINT_URL", format!("http://{s3}")),
+    ] {
+        s.environment.insert(k.into(), v);
+    }
+    s
+}
+
+fn search_event() -> Vec<u8> {
+    serde_json::json!({ "token": stackctl_token("k"), "request": { "location": "Paris", "pickupDate": "2026-12-01", "returnDate": "2026-12-02" } }).to_string().into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_process_fails_its_own_call_at_once_while_others_run_on() {
+    let (s3, _) = refusing_s3().await;
+    let f = LocalFunction::start(worker_spec(Duration::from_secs(60), 3000, s3)).await.unwrap();
+    let (a, b) = (f.clone(), f.clone());
+    let first = tokio::spawn(async move { a.invoke(search_event()).await });
+    let second = tokio::spawn(async move { b.invoke(search_event()).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f.process_count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "two processes never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let victim = f.pids()[0];
+    let killed_at = std::time::Instant::now();
+    // SAFETY: a signal to a process this test started.
+    unsafe {
+        libc::kill(victim as i32, libc::SIGKILL);
+    }
+    let (first, second) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+    let crashed: Vec<&Outcome> = [&first, &second].into_iter().filter(|o| matches!(o, Outcome::Failed(b) if String::from_utf8_lossy(b).contains("Runtime.ExitError"))).collect();
+    assert_eq!(crashed.len(), 1, "exactly the killed process's call fails as Runtime.ExitError: {first:?} {second:?}");
+    assert!(
+        [&first, &second].iter().any(|o| matches!(o, Outcome::FunctionError(b) if String::from_utf8_lossy(b).contains("AccessDenied") || !b.is_empty())),
+        "the other call ran to its end: {first:?} {second:?}"
+    );
+    assert!(killed_at.elapsed() < Duration::from_secs(10), "nothing waited for the 60 s timeout");
+    f.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_event_is_retried_twice_like_lambda() {
+    let (s3, puts) = refusing_s3().await;
+    let mut s = worker_spec(Duration::from_secs(10), 0, s3);
+    s.event_retry_delays = Some([Duration::from_millis(300), Duration::from_millis(300)]);
+    let f = LocalFunction::start(s).await.unwrap();
+    f.invoke_event(search_event());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while puts.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(std::time::Instant::now() < deadline, "{} attempt(s) in 20 s", puts.load(std::sync::atomic::Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(puts.load(std::sync::atomic::Ordering::SeqCst), 3, "one call and two retries, no more");
     f.stop();
 }

@@ -107,6 +107,9 @@ pub struct ServerFile {
     /// (`Authorization: Bearer …`). The file is readable by its owner only.
     #[serde(default)]
     pub token: String,
+    /// The functions' endpoint (Invoke API and S3), for diagnostics and tests.
+    #[serde(default)]
+    pub services: u16,
 }
 
 /// Write `value` as JSON atomically; `private` files are readable by the owner only.

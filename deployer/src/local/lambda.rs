@@ -4,12 +4,13 @@
 //! invocations get more processes, and an invocation that outlives the function's
 //! timeout kills its process and is reported like Lambda reports it.
 //!
-//! Every process gets a runtime endpoint of its own: `AWS_LAMBDA_RUNTIME_API` is
-//! `127.0.0.1:{port}/{token}`, with a random token per process. The token is the
-//! process's identity: a request without a live process's token is refused, a
-//! process may answer only the invocation it was handed, and when a process exits
-//! the one invocation it held fails at once (`Runtime.ExitError`), whatever the
-//! other processes of the function are doing.
+//! Every process gets a runtime endpoint of its own (`AWS_LAMBDA_RUNTIME_API` is
+//! `127.0.0.1:{port}`, as every runtime client expects), and that port serves
+//! only connections opened by that very process (`connected_from`): no other
+//! process on the machine can take its invocations or answer them. A process
+//! may answer only the invocation it was handed, and when it exits that one
+//! invocation fails at once (`Runtime.ExitError`), whatever the other processes
+//! of the function are doing.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -31,6 +32,9 @@ pub struct FunctionSpec {
     pub memory: u32,
     pub timeout: Duration,
     pub environment: BTreeMap<String, String>,
+    /// Delays before the two retries of a failed `Event` call; `None`: Lambda's
+    /// (see [`event_retry_delays`]).
+    pub event_retry_delays: Option<[Duration; 2]>,
 }
 
 enum Wait {
@@ -101,9 +105,7 @@ impl Shared {
 pub struct LocalFunction {
     spec: FunctionSpec,
     shared: Arc<Shared>,
-    addr: std::net::SocketAddr,
     counter: AtomicU64,
-    runtime_api: tokio::task::AbortHandle,
     /// Asynchronous (`Event`) invocations run at most this many at a time; the
     /// rest wait in the function's event queue, as on Lambda.
     event_slots: Arc<tokio::sync::Semaphore>,
@@ -120,7 +122,7 @@ const MAX_RUNTIME_POST: usize = 6 * 1024 * 1024 + 64 * 1024;
 
 /// Lambda waits one minute, then two, before retrying a failed asynchronous call;
 /// `STACKCTL_LOCAL_EVENT_RETRY_SECONDS=a,b` shortens them to watch it happen.
-fn event_retry_delays() -> [Duration; 2] {
+pub fn event_retry_delays() -> [Duration; 2] {
     let parsed: Option<Vec<u64>> = std::env::var("STACKCTL_LOCAL_EVENT_RETRY_SECONDS").ok().and_then(|v| v.split(',').map(|s| s.trim().parse().ok()).collect());
     match parsed.as_deref() {
         Some([a, b]) => [Duration::from_secs(*a), Duration::from_secs(*b)],
@@ -129,26 +131,14 @@ fn event_retry_delays() -> [Duration; 2] {
 }
 
 impl LocalFunction {
-    /// Start the function's runtime API on a loopback port (processes start on demand).
+    /// A function whose processes start on demand.
     pub async fn start(spec: FunctionSpec) -> std::io::Result<Arc<LocalFunction>> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
-        // The runtime keeps its connection while the handler works: idle for up to
-        // the function's timeout, never cut before.
-        let limits = super::Limits { max_connections: 4 * MAX_PROCESSES, header_timeout: spec.timeout + Duration::from_secs(60) };
-        let server = super::spawn_server(listener, limits, hyper::service::service_fn({
-            let shared = shared.clone();
-            move |req| runtime_api(shared.clone(), req)
-        }));
         Ok(Arc::new(LocalFunction {
-            spec,
-            shared,
-            addr,
+            shared: Arc::new(Shared::default()),
             counter: 0.into(),
-            runtime_api: server.abort_handle(),
             event_slots: Arc::new(tokio::sync::Semaphore::new(EVENT_CONCURRENCY)),
-            event_retry_delays: event_retry_delays(),
+            event_retry_delays: spec.event_retry_delays.unwrap_or_else(event_retry_delays),
+            spec,
         }))
     }
 
@@ -161,9 +151,21 @@ impl LocalFunction {
             return Ok(());
         }
         let token = super::cloud::random_id(32, false);
-        let child = self.spawn_process(&token)?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let child = self.spawn_process(addr)?;
+        let pid = child.id().unwrap_or_default();
+        // The runtime keeps its connection while the handler works: idle for up to
+        // the function's timeout, never cut before.
+        let limits = super::Limits { max_connections: 8, header_timeout: self.spec.timeout + Duration::from_secs(60) };
+        let runtime_api = super::spawn_server_admitting(listener, limits, move |stream| super::connected_from(stream, pid), hyper::service::service_fn({
+            let (shared, token) = (self.shared.clone(), token.clone());
+            move |req| runtime_api(shared.clone(), token.clone(), req)
+        }));
         let (kill_tx, kill_rx) = oneshot::channel();
-        let process = Arc::new(Process { pid: child.id().unwrap_or_default(), current: Mutex::new(None), kill: Mutex::new(Some(kill_tx)) });
+        let process = Arc::new(Process { pid, current: Mutex::new(None), kill: Mutex::new(Some(kill_tx)) });
         processes.insert(token.clone(), process);
         drop(processes);
         let shared = self.shared.clone();
@@ -176,16 +178,17 @@ impl LocalFunction {
                     let _ = child.wait().await;
                 }
             }
+            runtime_api.abort();
             shared.exited(&token);
         });
         Ok(())
     }
 
-    fn spawn_process(&self, token: &str) -> std::io::Result<tokio::process::Child> {
+    fn spawn_process(&self, runtime_api: std::net::SocketAddr) -> std::io::Result<tokio::process::Child> {
         let mut cmd = tokio::process::Command::new(&self.spec.executable);
         cmd.env_clear()
             .envs(&self.spec.environment)
-            .env("AWS_LAMBDA_RUNTIME_API", format!("{}/{token}", self.addr))
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.spec.name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory.to_string())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -339,7 +342,6 @@ impl LocalFunction {
 impl Drop for LocalFunction {
     fn drop(&mut self) {
         self.stop();
-        self.runtime_api.abort();
     }
 }
 
@@ -353,18 +355,15 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
-/// The Runtime API under `/{token}`: `GET /next` (long poll), `POST /{id}/response`,
-/// `POST /{id}/error`, `POST /init/error`.
-async fn runtime_api(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_owned();
+/// The Runtime API of the process `token`: `GET /next` (long poll),
+/// `POST /{id}/response`, `POST /{id}/error`, `POST /init/error`.
+async fn runtime_api(shared: Arc<Shared>, token: String, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let rest = req.uri().path().to_owned();
     let method = req.method().clone();
-    let Some((token, rest)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
-        return Ok(reply(StatusCode::FORBIDDEN, "{\"errorMessage\":\"unknown runtime\"}"));
-    };
+    let token = token.as_str();
     let Some(process) = shared.processes.lock().expect("lock").get(token).cloned() else {
         return Ok(reply(StatusCode::FORBIDDEN, "{\"errorMessage\":\"unknown runtime\"}"));
     };
-    let rest = format!("/{rest}");
     if method == hyper::Method::GET && rest == "/2018-06-01/runtime/invocation/next" {
         let next = loop {
             let notified = shared.ready.notified();

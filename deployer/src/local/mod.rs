@@ -68,6 +68,20 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    spawn_server_admitting(listener, limits, |_| true, service)
+}
+
+/// [`spawn_server`], serving only the connections `admit` accepts (the others
+/// are closed at once, before a byte is read).
+pub fn spawn_server_admitting<S, B>(listener: tokio::net::TcpListener, limits: Limits, admit: impl Fn(&tokio::net::TcpStream) -> bool + Send + 'static, service: S) -> tokio::task::JoinHandle<()>
+where
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
         let mut backoff = std::time::Duration::from_millis(5);
@@ -90,6 +104,9 @@ where
                     continue;
                 }
             };
+            if !admit(&stream) {
+                continue;
+            }
             let service = service.clone();
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -102,4 +119,26 @@ where
             });
         }
     })
+}
+
+/// Whether the TCP connection `stream` (accepted on loopback) was opened by the
+/// process `pid`: its socket, found by the peer's address in `/proc/net/tcp`,
+/// is one of that process's open files. Loopback TCP has no peer credentials;
+/// this is how the runtime API knows which process is calling.
+#[cfg(target_os = "linux")]
+pub fn connected_from(stream: &tokio::net::TcpStream, pid: u32) -> bool {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return false };
+    let (std::net::SocketAddr::V4(peer), std::net::SocketAddr::V4(local)) = (peer, local) else { return false };
+    // /proc/net/tcp writes an address as the u32 in host byte order, then the port.
+    let hex = |a: &std::net::SocketAddrV4| format!("{:08X}:{:04X}", u32::from_ne_bytes(a.ip().octets()), a.port());
+    let (peer, local) = (hex(&peer), hex(&local));
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return false };
+    let Some(inode) = table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 9 && f[1] == peer && f[2] == local).then(|| f[9].to_owned())
+    }) else {
+        return false;
+    };
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == wanted.as_str()))
 }

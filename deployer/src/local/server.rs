@@ -145,7 +145,7 @@ impl Server {
             ] {
                 environment.insert(k.into(), v);
             }
-            let spec = FunctionSpec { name: config.name.clone(), executable: bootstrap, memory: config.memory, timeout: Duration::from_secs(config.timeout.into()), environment };
+            let spec = FunctionSpec { name: config.name.clone(), executable: bootstrap, memory: config.memory, timeout: Duration::from_secs(config.timeout.into()), environment, event_retry_delays: None };
             let f = LocalFunction::start(spec).await.map_err(|e| format!("function {}: {e}", config.name))?;
             functions.insert(config.name.clone(), (fingerprint, f));
         }
@@ -195,7 +195,7 @@ impl Server {
 
     /// What the server file records of this server.
     pub fn file(&self) -> ServerFile {
-        ServerFile { pid: std::process::id(), port: self.port, token: self.token.clone() }
+        ServerFile { pid: std::process::id(), port: self.port, token: self.token.clone(), services: self.services.port() }
     }
 
     /// Stop every function process now.

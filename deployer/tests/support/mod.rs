@@ -64,3 +64,99 @@ pub async fn nothing_of_stage_remains(c: &stackctl::aws::Clients, stage: &str) {
     let apis = c.apigateway.get_rest_apis().send().await.unwrap();
     assert!(apis.items().iter().all(|a| !a.name().unwrap_or_default().ends_with(&format!("-{stage}"))), "APIs left: {:?}", apis.items().iter().map(|a| a.name()).collect::<Vec<_>>());
 }
+
+/// A project on the local cloud, driven through the real `stackctl` binary.
+pub mod local {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    pub fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    /// A project directory inside the workspace (so the stack files' crate paths
+    /// resolve to the real function crates) with its own `.stackctl/`.
+    pub struct Project {
+        pub dir: PathBuf,
+        pub stage: String,
+        pub env: Vec<(String, String)>,
+    }
+
+    impl Project {
+        /// `stacks`: file names, each with its text, or `None` to copy the repo's stack.
+        pub fn new(tag: &str, stage: &str, stacks: &[(&str, Option<&str>)]) -> Project {
+            let dir = repo().join("target").join(format!("local-cloud-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("stacks")).unwrap();
+            for (name, text) in stacks {
+                match text {
+                    Some(t) => std::fs::write(dir.join("stacks").join(name), t).unwrap(),
+                    None => {
+                        std::fs::copy(repo().join("stacks").join(name), dir.join("stacks").join(name)).unwrap();
+                    }
+                }
+            }
+            Project { dir, stage: stage.into(), env: Vec::new() }
+        }
+
+        /// Run stackctl; (exit code, stdout, stderr).
+        pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+            let out = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+                .arg("-C")
+                .arg(&self.dir)
+                .args(args)
+                .args(["--stage", &self.stage])
+                // `cargo test` holds the workspace's build lock: the functions are
+                // built in a target directory of their own.
+                .env("CARGO_TARGET_DIR", repo().join("target").join("local-cloud-e2e"))
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_PROFILE")
+                .env_remove("STACKCTL_TARGET")
+                .env("STACKCTL_LOCAL_LIFECYCLE_INTERVAL_SECONDS", "1")
+                .env("STACKCTL_LOCAL_DAY_SECONDS", "4")
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .output()
+                .unwrap();
+            (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+
+        pub fn ok(&self, args: &[&str]) -> String {
+            let (code, out, err) = self.run(args);
+            assert_eq!(code, 0, "stackctl {args:?} failed:\n{out}\n{err}");
+            out
+        }
+
+        /// The stage directory of `stack`.
+        pub fn stage_dir(&self, stack: &str) -> PathBuf {
+            self.dir.join(".stackctl/local").join(stack).join(&self.stage)
+        }
+
+        /// The server file of `stack`'s stage.
+        pub fn server(&self, stack: &str) -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(self.stage_dir(stack).join("server.json")).unwrap()).unwrap()
+        }
+
+        /// Every process whose command line mentions this project.
+        pub fn processes(&self) -> Vec<String> {
+            let needle = self.dir.to_string_lossy().into_owned();
+            let mut found = Vec::new();
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                    if cmd.contains(&needle) {
+                        found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+                    }
+                }
+            }
+            found
+        }
+    }
+
+    impl Drop for Project {
+        fn drop(&mut self) {
+            // A failed assertion must not leave servers behind.
+            let _ = self.run(&["destroy", "--target", "local", "--yes"]);
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -57,3 +57,64 @@ async fn objects_are_reachable_only_as_granted() {
     let forged = client(addr, "WORKER", "wrong-secret");
     assert!(forged.get_object().bucket("results-bucket").key("results/t1.json").send().await.is_err(), "a wrong secret fails the signature check");
 }
+
+/// Keys a file path cannot carry as-is get S3's 4xx answers, never a 500, and
+/// never a file outside the key's own place (the SDK sends these keys verbatim).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_stored_literally_or_refused_with_s3_answers() {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = serde_json::json!({ "Statement": [{ "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": ["arn:aws:s3:::bkt/*"] }] });
+    let principals: BTreeMap<String, Principal> =
+        [("W".to_string(), Principal { access_key: "W".into(), secret_key: "s".into(), arn: "arn:aws:sts::000000000000:assumed-role/r/w".into(), policy })].into();
+    let iam = Iam { admin_key: "ADMIN".into(), admin_secret: "a".into(), principals };
+    let addr = serve(dir.path(), std::sync::Arc::new(iam)).await.unwrap();
+    client(addr, "ADMIN", "a").create_bucket().bucket("bkt").send().await.unwrap();
+    let w = client(addr, "W", "s");
+    let put = |key: &str| w.put_object().bucket("bkt").key(key).body(b"x".to_vec().into()).send();
+
+    put("a").await.unwrap();
+    put("results/r.json").await.unwrap();
+    let before: Vec<_> = walk(dir.path());
+    for (key, code) in [
+        ("a/b", "InvalidArgument"),               // a prefix of it is an object
+        ("results", "InvalidArgument"),           // objects live under results/
+        ("results/../a2", "InvalidArgument"),     // a `..` segment
+        ("results/./x", "InvalidArgument"),       // a `.` segment
+        ("results//x", "InvalidArgument"),        // an empty segment
+        ("results/\0x", "InvalidArgument"),       // a NUL
+    ] {
+        let e = put(key).await.unwrap_err();
+        assert_eq!(e.code(), Some(code), "{key:?}: {e:?}");
+    }
+    let long = format!("results/{}", "s".repeat(256));
+    assert_eq!(put(&long).await.unwrap_err().code(), Some("KeyTooLongError"));
+    let too_long_for_bookkeeping = format!("results/{}/{}", "s".repeat(200), "t".repeat(200));
+    assert_eq!(put(&too_long_for_bookkeeping).await.unwrap_err().code(), Some("KeyTooLongError"));
+    assert_eq!(walk(dir.path()), before, "nothing was written by the refused keys");
+
+    for key in ["results/", "a/b", "results/missing", "results"] {
+        let e = w.get_object().bucket("bkt").key(key).send().await.unwrap_err();
+        assert_eq!(e.code(), Some("NoSuchKey"), "GET {key:?}: {e:?}");
+    }
+    let e = w.get_object().bucket("bkt").key("results/../a").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("InvalidArgument"), "the policy is never asked about a key other than the file read");
+    // Keys of ordinary length with any other character are stored as they are.
+    let odd = "results/été #1 (copy) + ~x.json";
+    put(odd).await.unwrap();
+    assert!(dir.path().join("bkt").join(odd).is_file());
+    let got = w.get_object().bucket("bkt").key(odd).send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"x");
+}
+
+fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root).unwrap().flatten() {
+        out.push(e.path());
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out.sort();
+    out
+}

@@ -126,7 +126,6 @@ impl S3Access for Enforcer {
         if let S3Path::Object { bucket, key } = cx.s3_path() {
             match (op, at_key(&self.root, bucket, key)) {
                 ("GetObject" | "HeadObject" | "GetObjectAttributes", AtKey::Object) => {}
-                ("GetObject" | "HeadObject" | "GetObjectAttributes", AtKey::Folder) if key.ends_with('/') => {}
                 ("GetObject" | "HeadObject" | "GetObjectAttributes", _) => return Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
                 ("PutObject" | "CopyObject" | "CreateMultipartUpload" | "CompleteMultipartUpload", AtKey::UnderObject) => {
                     return Err(s3_error!(InvalidArgument, "Object key {key:?}: a prefix of it is an object, and the local cloud stores keys as files (it cannot hold both `a` and `a/b`)"));

@@ -251,6 +251,7 @@ fn the_server_holds_under_large_bodies_slow_clients_and_descriptor_exhaustion() 
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     poller.join().unwrap();
     let grew = peak.load(std::sync::atomic::Ordering::SeqCst).saturating_sub(start);
+    eprintln!("server RSS {} MB at start, peak +{} KB under five concurrent 200 MB bodies; answers {statuses:?}", start / 1024 / 1024, grew / 1024);
     assert!(grew < 50 * 1024 * 1024, "RSS grew by {} MB under 1 GB of anonymous bodies", grew / 1024 / 1024);
     assert!(statuses.iter().flatten().all(|s| *s == 403 || *s == 413), "{statuses:?}");
 
@@ -280,6 +281,7 @@ fn the_server_holds_under_large_bodies_slow_clients_and_descriptor_exhaustion() 
         let r = s.read_to_end(&mut sink);
         assert!(r.is_ok() || started.elapsed() < Duration::from_secs(25), "{name}: {r:?}");
         assert!(started.elapsed() < Duration::from_secs(20), "{name} still connected after {:?}", started.elapsed());
+        eprintln!("{name}: closed by the server after {:.1} s", started.elapsed().as_secs_f64());
     }
 
     // Out of file descriptors: accept() fails, the server keeps listening and
@@ -299,6 +301,7 @@ fn the_server_holds_under_large_bodies_slow_clients_and_descriptor_exhaustion() 
         assert!(Instant::now() < deadline, "the server stopped serving after running out of descriptors");
         std::thread::sleep(Duration::from_millis(200));
     }
+    eprintln!("serving again {:.1} s after the descriptor hogs closed", (Instant::now() + Duration::from_secs(30) - deadline).as_secs_f64());
     let log = std::fs::read_to_string(p.stage_dir("car-search").join("server.log")).unwrap();
     assert!(log.contains("Too many open files"), "the test did exhaust the descriptors:\n{log}");
 

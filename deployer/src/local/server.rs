@@ -552,7 +552,7 @@ pub fn running(dir: &Path) -> Option<ServerFile> {
         .get(&format!("http://127.0.0.1:{}/__stackctl/health", s.port))
         .header("authorization", format!("Bearer {}", s.token))
         .config()
-        .timeout_global(Some(Duration::from_secs(3)))
+        .timeout_global(Some(Duration::from_secs(5)))
         .build()
         .call()
         .ok()?;

@@ -37,6 +37,14 @@ impl Iam {
         out
     }
 
+    /// The secret of one access key (a function's, or the admin's).
+    pub fn secret(&self, access_key: &str) -> Option<&str> {
+        if !self.admin_key.is_empty() && access_key == self.admin_key {
+            return Some(&self.admin_secret);
+        }
+        self.principals.get(access_key).map(|p| p.secret_key.as_str())
+    }
+
     /// Whether `access_key` may perform `action` on `resource`; the error is
     /// IAM's AccessDenied message.
     pub fn check(&self, access_key: &str, action: &str, resource: &str) -> Result<(), String> {

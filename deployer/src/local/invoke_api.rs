@@ -66,8 +66,7 @@ impl InvokeApi {
         if req.method() != hyper::Method::POST {
             return Ok(json(StatusCode::METHOD_NOT_ALLOWED, Some("UnknownOperationException"), r#"{"message":"unknown operation"}"#.into()));
         }
-        let secrets = self.iam.secrets();
-        let auth = match Authorization::parse(req.headers(), &self.region, "lambda", |k| secrets.contains_key(k), std::time::SystemTime::now()) {
+        let auth = match Authorization::parse(req.headers(), &self.region, "lambda", |k| self.iam.secret(k).is_some(), std::time::SystemTime::now()) {
             Ok(a) => a,
             Err(e) => return Ok(refused(&e)),
         };
@@ -92,8 +91,8 @@ impl InvokeApi {
             Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Ok(too_large(limit)),
             Err(_) => return Ok(json(StatusCode::BAD_REQUEST, Some("InvalidRequestContentException"), r#"{"message":"the request body could not be read"}"#.into())),
         };
-        let secret = secrets.get(&auth.access_key).cloned().unwrap_or_default();
-        if let Err(e) = auth.verify(&secret, parts.method.as_str(), &path_and_query, &parts.headers, &payload) {
+        let secret = self.iam.secret(&auth.access_key).unwrap_or_default();
+        if let Err(e) = auth.verify(secret, parts.method.as_str(), &path_and_query, &parts.headers, &payload) {
             return Ok(refused(&e));
         }
         let arn = format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account);

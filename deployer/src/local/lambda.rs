@@ -96,7 +96,7 @@ impl Shared {
         if let Some(id) = p.current.lock().expect("lock").take()
             && let Some(tx) = self.waiting.lock().expect("lock").remove(&id)
         {
-            let _ = tx.send(Outcome::Failed(lambda_error("Runtime.ExitError", "RequestId: the runtime exited without providing a reason")));
+            let _ = tx.send(Outcome::Failed(exit_error()));
         }
     }
 }
@@ -253,7 +253,7 @@ impl LocalFunction {
             Wait::Answer(outcome) => Ok(outcome),
             Wait::Exited => {
                 self.forget(&id);
-                Ok(Outcome::Failed(lambda_error("Runtime.ExitError", "Runtime exited without providing a reason")))
+                Ok(Outcome::Failed(exit_error()))
             }
             Wait::TimedOut => {
                 self.forget(&id);
@@ -347,6 +347,11 @@ impl Drop for LocalFunction {
 
 fn lambda_error(kind: &str, message: &str) -> Vec<u8> {
     serde_json::json!({ "errorType": kind, "errorMessage": message }).to_string().into_bytes()
+}
+
+/// Lambda's error for a call whose process died.
+fn exit_error() -> Vec<u8> {
+    lambda_error("Runtime.ExitError", "Runtime exited without providing a reason")
 }
 
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {

@@ -107,6 +107,20 @@ impl Enforcer {
     fn allow(&self, access_key: &str, action: &str, resource: &str) -> S3Result<()> {
         self.iam.check(access_key, action, resource).map_err(|message| s3_error!(AccessDenied, "{message}"))
     }
+
+    /// The source of a copy is a key like any other, read with `s3:GetObject`.
+    fn copy_source(&self, creds: Option<&s3s::auth::Credentials>, source: &CopySource) -> S3Result<()> {
+        let CopySource::Bucket { bucket, key, .. } = source else {
+            return Err(s3_error!(NotImplemented, "only bucket copy sources are served by the local cloud"));
+        };
+        check_key(bucket, key)?;
+        let creds = creds.ok_or_else(|| s3_error!(AccessDenied))?;
+        self.allow(&creds.access_key, "s3:GetObject", &format!("arn:aws:s3:::{bucket}/{key}"))?;
+        if !matches!(at_key(&self.root, bucket, key), AtKey::Object) {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -140,29 +154,11 @@ impl S3Access for Enforcer {
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
-            return Err(s3_error!(NotImplemented, "only bucket copy sources are served by the local cloud"));
-        };
-        check_key(bucket, key)?;
-        let creds = req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied))?;
-        self.allow(&creds.access_key, "s3:GetObject", &format!("arn:aws:s3:::{bucket}/{key}"))?;
-        if !matches!(at_key(&self.root, bucket, key), AtKey::Object) {
-            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
-        }
-        Ok(())
+        self.copy_source(req.credentials.as_ref(), &req.input.copy_source)
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
-            return Err(s3_error!(NotImplemented, "only bucket copy sources are served by the local cloud"));
-        };
-        check_key(bucket, key)?;
-        let creds = req.credentials.as_ref().ok_or_else(|| s3_error!(AccessDenied))?;
-        self.allow(&creds.access_key, "s3:GetObject", &format!("arn:aws:s3:::{bucket}/{key}"))?;
-        if !matches!(at_key(&self.root, bucket, key), AtKey::Object) {
-            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
-        }
-        Ok(())
+        self.copy_source(req.credentials.as_ref(), &req.input.copy_source)
     }
 
     /// Every key of a multi-object delete is a key like any other, and needs

@@ -311,8 +311,9 @@ fn the_server_holds_under_large_bodies_slow_clients_and_descriptor_exhaustion() 
     unsafe {
         libc::kill(pid as i32, libc::SIGSTOP);
     }
-    p.ok(&["deploy", "--target", "local", "-s", "car-search"]);
+    let redeploy = p.ok(&["deploy", "--target", "local", "-s", "car-search"]);
     let new_pid = p.server("car-search")["pid"].as_u64().unwrap();
+    assert_eq!(p.server("car-search")["port"], server["port"], "the stage keeps its port:\n{redeploy}\n{}", std::fs::read_to_string("/proc/net/tcp").unwrap_or_default().lines().filter(|l| l.contains(&format!(":{:04X} ", server["port"].as_u64().unwrap()))).collect::<Vec<_>>().join("\n"));
     assert_ne!(new_pid, pid);
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z"), "the stuck server is stopped");
     let r = agent.get(&format!("{url}/search?token=v1.x.1.00&User=a")).call().unwrap();

@@ -375,8 +375,10 @@ fn port_is_free(port: u16) -> bool {
 }
 
 /// The port of the stage's API: its running server's, else the recorded one
-/// when still free, else a new free port.
-fn choose_port(dir: &Path, recorded: Option<&State>, wanted: Option<u16>) -> Result<u16, LocalError> {
+/// when still free, else a new free port. When this deploy has just stopped the
+/// stage's own server (`released`), the kernel may hold its port for a moment
+/// after the process is gone: it is waited for (up to 3 s) so the URL stays.
+fn choose_port(dir: &Path, recorded: Option<&State>, wanted: Option<u16>, released: bool) -> Result<u16, LocalError> {
     if let Some(p) = wanted {
         return Ok(p);
     }
@@ -384,8 +386,20 @@ fn choose_port(dir: &Path, recorded: Option<&State>, wanted: Option<u16>) -> Res
         return Ok(s.port);
     }
     let previous = recorded.and_then(|r| r.resources.get("deployment")).and_then(|d| d.outputs.get("port")).and_then(|p| p.parse().ok());
+    let free = |p: u16| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(if released { 3 } else { 0 });
+        loop {
+            if port_is_free(p) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
     match previous {
-        Some(p) if port_is_free(p) => Ok(p),
+        Some(p) if free(p) => Ok(p),
         _ => free_port().map_err(|e| LocalError::Server(format!("no free loopback port: {e}"))),
     }
 }
@@ -407,12 +421,10 @@ pub fn deploy(stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path
         return Ok(Outcome { plan, state: current, url });
     }
     let server = if opts.no_server { None } else { super::server::running(&dir) };
-    if server.is_none() && !opts.no_server {
-        // A server of this stage that does not answer is stopped (verified ours by
-        // its command line) before its port is considered, so the stage keeps it.
-        super::server::stop(&dir).map_err(LocalError::Server)?;
-    }
-    let mut port = choose_port(&dir, recorded.as_ref(), opts.port)?;
+    // A server of this stage that does not answer is stopped (verified ours by
+    // its command line) before its port is considered, so the stage keeps it.
+    let released = server.is_none() && !opts.no_server && super::server::stop(&dir).map_err(LocalError::Server)? > 0;
+    let mut port = choose_port(&dir, recorded.as_ref(), opts.port, released)?;
     // A server of this stage that died left its port recorded: if something else
     // took it meanwhile, the stage moves to a new port (a new deployment).
     if server.is_none() && !opts.no_server && opts.port.is_none() && !port_is_free(port) {

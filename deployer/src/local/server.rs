@@ -663,8 +663,10 @@ fn servers_of(dir: &Path) -> Vec<(u32, bool)> {
 
 /// Stop every server of the stage and every function process they started (a
 /// background server's process group): SIGTERM, then SIGKILL after 3 s.
-pub fn stop(dir: &Path) -> Result<(), String> {
-    for (pid, background) in servers_of(dir) {
+/// Returns how many servers were stopped.
+pub fn stop(dir: &Path) -> Result<usize, String> {
+    let servers = servers_of(dir);
+    for &(pid, background) in &servers {
         // A background server leads its own process group (its functions with it);
         // a foreground `serve` is signalled alone (its functions die with it).
         let target = if background { -(pid as libc::pid_t) } else { pid as libc::pid_t };
@@ -689,7 +691,7 @@ pub fn stop(dir: &Path) -> Result<(), String> {
         }
     }
     let _ = std::fs::remove_file(server_file(dir));
-    Ok(())
+    Ok(servers.len())
 }
 
 /// `stackctl local-server`: the background server's process.

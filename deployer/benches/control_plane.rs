@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use stackctl::aws::Clients;
 use stackctl::build::{build_stack, package, Artifact, BuildOptions};
-use stackctl::engine::deploy::{self, Options};
-use stackctl::faultproxy::{Proxy, ProxyConfig};
+use stackctl::aws::deploy::{self, Options};
+#[path = "../tests/support/faultproxy.rs"]
+mod faultproxy;
+use faultproxy::{Proxy, ProxyConfig};
 
 const REGION: &str = "eu-central-1";
 
@@ -52,7 +54,7 @@ async fn main() {
     let delay = Duration::from_millis(delay_ms);
     let moto = moto::Moto::start();
     let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
-    let proxy = Proxy::start(ProxyConfig { upstream, delay, throttle_share: 0.0, error_share: 0.0, seed: 1 }).await.unwrap();
+    let proxy = Proxy::start(ProxyConfig { upstream, delay, throttle_share: 0.0, error_share: 0.0, seed: 1, deny: None }).await.unwrap();
     let clients = Clients::for_endpoint(&proxy.url, REGION).await;
     // moto builds each service's backend on its first request (IAM loads its
     // managed policies: ~0.3 s); that is the emulator's start, not a deploy's.

@@ -77,9 +77,28 @@ pub fn check_stage(stage: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Tags every resource carries, so a lost state can still be destroyed.
+pub fn tags(stack: &str, stage: &str) -> Vec<(String, String)> {
+    vec![("stackctl:stack".into(), stack.into()), ("stackctl:stage".into(), stage.into())]
+}
+
+/// The path part of an execute-api SourceArn: path parameters (`{id}`, `{proxy+}`)
+/// become `*`, since the ARN of a request carries the actual value.
+pub fn source_arn_path(path: &str) -> String {
+    path.split('/').map(|seg| if seg.starts_with('{') { "*" } else { seg }).collect::<Vec<_>>().join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_arn_paths() {
+        assert_eq!(source_arn_path("/search"), "/search");
+        assert_eq!(source_arn_path("/cars/{id}/photos"), "/cars/*/photos");
+        assert_eq!(source_arn_path("/files/{path+}"), "/files/*");
+        assert_eq!(source_arn_path("/"), "/");
+    }
 
     #[test]
     fn bucket_names_are_unique_per_account_and_region_and_bounded() {

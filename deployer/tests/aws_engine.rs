@@ -9,7 +9,7 @@ use moto::Moto;
 use support::{fake_artifacts as artifacts, load_stack as load, nothing_of_stage_remains};
 use stackctl::aws::Clients;
 use stackctl::build::package;
-use stackctl::engine::deploy::{self, Options};
+use stackctl::aws::deploy::{self, Options};
 use stackctl::engine::plan::Action;
 use stackctl::stack::{self, Stack};
 
@@ -220,16 +220,16 @@ async fn destroy_discover_finds_the_stage_by_tags_without_state() {
     deploy(&e, &other, "staging", "v1").await;
     // The state file is lost.
     std::fs::remove_file(stackctl::engine::state::path(e.project.path(), "car-search", "production")).unwrap();
-    let found = stackctl::engine::discover::find(&e.clients, "car-search", "production").await.unwrap();
-    let kinds: Vec<&str> = found.iter().map(|(k, _)| *k).collect();
+    let found = stackctl::aws::discover::find(&e.clients, "car-search", "production").await.unwrap();
+    let kinds: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "function").count(), 2, "{found:?}");
     assert_eq!(kinds.iter().filter(|k| **k == "role").count(), 2, "{found:?}");
     assert!(kinds.contains(&"bucket") && kinds.contains(&"rest_api"), "{found:?}");
-    let deleted = stackctl::engine::discover::destroy_by_tags(&e.clients, "car-search", "production", false).await.unwrap();
+    let deleted = stackctl::aws::discover::destroy_by_tags(&e.clients, "car-search", "production", false).await.unwrap();
     assert_eq!(deleted, 6);
     nothing_of_stage_remains(&e.clients, "production").await;
     // The other stage is untouched.
-    assert_eq!(stackctl::engine::discover::find(&e.clients, "car-search", "staging").await.unwrap().len(), 6);
+    assert_eq!(stackctl::aws::discover::find(&e.clients, "car-search", "staging").await.unwrap().len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,8 +259,9 @@ async fn the_s3_backend_keeps_state_in_the_bucket_and_locks_the_stage() {
     assert!(again.plan.is_empty(), "{}", stackctl::engine::plan::render(&again.plan));
 
     // While one deploy holds the lock, a second fails at once naming the holder.
+    let store = stackctl::engine::Target::store(&stackctl::aws::target::AwsTarget::new(e.clients.clone(), other.path()), &s, "production");
     let lock = stackctl::engine::lock::Lock::acquire(
-        stackctl::engine::lock::Backend::S3 { clients: e.clients.clone(), bucket: "team-state".into(), key: "stackctl/paraphrase/production.lock".into() },
+        stackctl::engine::lock::Backend::Remote(store.remote.as_ref().unwrap().lock()),
         "paraphrase",
         "production",
         "alice@laptop pid 42 (deploy, since unix time 1)",

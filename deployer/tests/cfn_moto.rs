@@ -8,8 +8,8 @@ mod support;
 
 use stackctl::aws::Clients;
 use support::{fake_artifacts as artifacts, load_stack as load};
-use stackctl::engine::cfn_deploy::{self, CfnOptions};
-use stackctl::engine::deploy;
+use stackctl::aws::cloudformation::{self as cfn_deploy, CfnOptions};
+use stackctl::aws::deploy;
 
 /// What moto's CloudFormation creates; the rest (methods, deployment, stage,
 /// gateway responses, permissions) is asserted on the template (tests/cfn_synth.rs).
@@ -94,4 +94,25 @@ async fn car_search_deploys_through_cloudformation_and_reads_back() {
     assert_eq!(deploy::function_physical(&st, "search-worker").as_deref(), Some("car-search-production-search-worker"));
     cfn_deploy::destroy(&c, &s, "production", project.path(), false).await.unwrap();
     assert!(c.s3.head_bucket().bucket(&bucket).send().await.is_err());
+}
+
+/// A generated secret (car-search's token key) keeps its deployed value on a
+/// CloudFormation redeploy: the change set is empty, and issued tokens stay valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloudformation_redeploy_keeps_generated_secrets() {
+    let m = moto::Moto::start();
+    let c = Clients::for_endpoint(&m.url, "eu-central-1").await;
+    let project = tempfile::tempdir().unwrap();
+    let zips = tempfile::tempdir().unwrap();
+    let s = load("car-search", "production");
+    let key = |c: aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput| {
+        c.environment().and_then(|e| e.variables()).and_then(|v| v.get("SEARCH_TOKEN_KEY")).cloned().expect("SEARCH_TOKEN_KEY is set")
+    };
+    cfn_deploy::deploy(&c, &s, "production", &artifacts(&s, zips.path(), "v1"), project.path(), &moto_supported()).await.unwrap();
+    let before = key(c.lambda.get_function_configuration().function_name("car-search-production-search-start").send().await.unwrap());
+    let again = cfn_deploy::deploy(&c, &s, "production", &artifacts(&s, zips.path(), "v1"), project.path(), &moto_supported()).await.unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    let after = key(c.lambda.get_function_configuration().function_name("car-search-production-search-start").send().await.unwrap());
+    assert_eq!(before, after);
+    cfn_deploy::destroy(&c, &s, "production", project.path(), false).await.unwrap();
 }

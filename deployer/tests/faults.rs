@@ -1,5 +1,5 @@
 //! Resilience against the real emulator behind a fault-injecting proxy
-//! (`stackctl::faultproxy`): throttling and 500s (some after the call took
+//! (`tests/support/faultproxy.rs`): throttling and 500s (some after the call took
 //! effect) during deploy and destroy, and a CLI deploy killed with SIGKILL at
 //! random points. Every case must converge, and destroy must leave nothing in
 //! any service.
@@ -13,15 +13,17 @@ use std::time::Duration;
 
 use moto::Moto;
 use stackctl::aws::Clients;
-use stackctl::engine::deploy::{self, Options};
-use stackctl::faultproxy::{Proxy, ProxyConfig};
+use stackctl::aws::deploy::{self, Options};
+#[path = "support/faultproxy.rs"]
+mod faultproxy;
+use faultproxy::{Proxy, ProxyConfig};
 use support::{fake_artifacts, load_stack, nothing_of_stage_remains};
 
 const REGION: &str = "eu-central-1";
 
 async fn proxy(moto: &Moto, delay_ms: u64, throttle_share: f64, error_share: f64, seed: u64) -> Proxy {
     let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
-    Proxy::start(ProxyConfig { upstream, delay: Duration::from_millis(delay_ms), throttle_share, error_share, seed }).await.unwrap()
+    Proxy::start(ProxyConfig { upstream, delay: Duration::from_millis(delay_ms), throttle_share, error_share, seed, deny: None }).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,4 +118,37 @@ async fn a_deploy_killed_at_random_points_converges_and_destroy_leaves_nothing()
     assert_eq!(apis.items().iter().filter(|a| a.name() == Some("hello-kill")).count(), 1, "one API, however many deploys were cut");
     ok(&["destroy", "--stage", "kill", "--yes"]);
     nothing_of_stage_remains(&direct, "kill").await;
+}
+
+/// A generated secret (car-search's token key) is read back from the deployed
+/// functions on every deploy. When that read fails (here: denied), the deploy
+/// fails naming the call, and the secret is never rotated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_read_of_a_generated_secret_fails_the_deploy_and_keeps_the_secret() {
+    let moto = Moto::start();
+    let direct = Clients::for_endpoint(&moto.url, REGION).await;
+    let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
+    let denying = Proxy::start(ProxyConfig { upstream, delay: Duration::ZERO, throttle_share: 0.0, error_share: 0.0, seed: 1, deny: Some("/configuration".into()) }).await.unwrap();
+    let through = Clients::for_endpoint(&denying.url, REGION).await;
+    let project = tempfile::tempdir().unwrap();
+    let zips = tempfile::tempdir().unwrap();
+    let stack = load_stack("car-search", "secret");
+    let token_key = |c: aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput| {
+        c.environment().and_then(|e| e.variables()).and_then(|v| v.get("SEARCH_TOKEN_KEY")).cloned().expect("SEARCH_TOKEN_KEY is set")
+    };
+    let first = fake_artifacts(&stack, zips.path(), "v1");
+    deploy::deploy(&direct, &stack, "secret", &first, project.path(), &Options::default()).await.unwrap();
+    let before = token_key(direct.lambda.get_function_configuration().function_name("car-search-secret-search-start").send().await.unwrap());
+
+    // A code change, deployed through credentials that may not read the configuration.
+    let second = fake_artifacts(&stack, zips.path(), "v2");
+    let err = deploy::deploy(&through, &stack, "secret", &second, project.path(), &Options::default()).await.unwrap_err().to_string();
+    assert!(err.contains("lambda:GetFunctionConfiguration") && err.contains("AccessDenied"), "{err}");
+    let after = token_key(direct.lambda.get_function_configuration().function_name("car-search-secret-search-start").send().await.unwrap());
+    assert_eq!(before, after, "the secret was not rotated");
+
+    // With the read allowed again, the same deploy keeps the secret.
+    deploy::deploy(&direct, &stack, "secret", &second, project.path(), &Options::default()).await.unwrap();
+    let kept = token_key(direct.lambda.get_function_configuration().function_name("car-search-secret-search-start").send().await.unwrap());
+    assert_eq!(before, kept);
 }

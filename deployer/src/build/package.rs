@@ -39,9 +39,7 @@ pub fn zip_entries(entries: &[(&str, &[u8], u32)], level: i64) -> Result<Vec<u8>
 }
 
 /// Hex sha256, for our records and display.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::digest::sha256_hex;
 
 /// Base64 sha256 of the zip: the form Lambda reports as `CodeSha256`.
 pub fn code_sha256(bytes: &[u8]) -> String {

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::apply::{source_arn_path, tags};
+use crate::naming::{source_arn_path, tags};
 use super::desired::{Context, Desired, MethodIntegration, Spec, NON_PROXY_RESPONSES};
 
 /// The bucket CloudFormation reads function code from, per account and region.

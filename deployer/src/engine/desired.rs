@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-
+use super::kind::Kind;
 use crate::build::Artifact;
+use crate::digest::sha256_hex;
 use crate::naming;
 use crate::stack::model::{Access, EnvValue, Integration, Stack};
 
@@ -35,6 +35,9 @@ pub enum Spec {
     Function {
         name: String,
         role: NodeId,
+        /// The role's ARN, known in advance (account, path and name).
+        #[serde(skip)]
+        role_arn: String,
         memory: u32,
         timeout: u32,
         architecture: String,
@@ -132,9 +135,32 @@ impl Desired {
     }
 }
 
+impl Spec {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Spec::Role { .. } => Kind::Role,
+            Spec::Bucket { .. } => Kind::Bucket,
+            Spec::Function { .. } => Kind::Function,
+            Spec::RestApi { .. } => Kind::RestApi,
+            Spec::ApiResource { .. } => Kind::ApiResource,
+            Spec::Method { .. } => Kind::Method,
+            Spec::Permission { .. } => Kind::Permission,
+            Spec::GatewayResponses { .. } => Kind::GatewayResponses,
+            Spec::Deployment { .. } => Kind::Deployment,
+        }
+    }
+
+    /// A function's configuration (role, memory, timeout, architecture,
+    /// environment with secrets hashed) as one digest: recorded, it tells the
+    /// planner whether an update touches the configuration.
+    pub fn function_config_digest(&self) -> Option<String> {
+        let Spec::Function { role_arn, memory, timeout, architecture, hashed_environment, .. } = self else { return None };
+        Some(sha256_hex(json!([role_arn, memory, timeout, architecture, hashed_environment]).to_string().as_bytes()))
+    }
+}
+
 fn hash_of(spec: &Spec) -> String {
-    let canonical = serde_json::to_vec(spec).unwrap_or_default();
-    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(&serde_json::to_vec(spec).unwrap_or_default())
 }
 
 fn node(id: impl Into<String>, spec: Spec, depends_on: Vec<NodeId>) -> Node {
@@ -192,8 +218,7 @@ fn lambda_trust() -> Value {
 
 /// A short, stable hash for secrets kept in state and plans.
 pub fn secret_digest(value: &str) -> String {
-    let d = Sha256::digest(value.as_bytes());
-    format!("sha256:{}", d.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
+    format!("sha256:{}", &sha256_hex(value.as_bytes())[..16])
 }
 
 /// Build the desired graph. `artifacts` must hold one artifact per function.
@@ -270,6 +295,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
             Spec::Function {
                 name: fname(&f.name),
                 role: format!("role/{}", f.name),
+                role_arn: format!("arn:aws:iam::{}:role/stackctl/{}", ctx.account, naming::role_name(&stack.name, &ctx.stage, &f.name)),
                 memory: f.memory,
                 timeout: f.timeout,
                 architecture: match f.architecture {

@@ -5,29 +5,38 @@
 
 use std::path::PathBuf;
 
-use crate::aws::{AwsError, Clients};
-
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("stage `{stage}` of stack `{stack}` is locked by another deploy: {holder}\n  hint: wait for it to finish; if that process is gone for good, remove the lock at {location}")]
     Held { stack: String, stage: String, holder: String, location: String },
     #[error("cannot take the deploy lock at {location}: {message}")]
     Io { location: String, message: String },
-    #[error(transparent)]
-    Aws(#[from] AwsError),
+    /// The remote backend failed (its message names the call).
+    #[error("{0}")]
+    Remote(String),
+}
+
+/// A lock object in a shared backend (the S3 state bucket), created atomically.
+#[async_trait::async_trait]
+pub trait RemoteLock: Send + Sync {
+    fn location(&self) -> String;
+    /// Create the lock object holding `holder` unless it exists: `Ok(None)` when
+    /// taken, `Ok(Some(current holder))` when someone holds it.
+    async fn create(&self, holder: &str) -> Result<Option<String>, LockError>;
+    async fn delete(&self);
 }
 
 /// Where the lock lives.
 pub enum Backend {
     Local(PathBuf),
-    S3 { clients: Clients, bucket: String, key: String },
+    Remote(Box<dyn RemoteLock>),
 }
 
 impl Backend {
     fn location(&self) -> String {
         match self {
             Backend::Local(p) => p.display().to_string(),
-            Backend::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+            Backend::Remote(r) => r.location(),
         }
     }
 }
@@ -80,24 +89,10 @@ impl Lock {
                 }
                 Err(held("unknown".into()))
             }
-            Backend::S3 { clients, bucket, key } => {
-                let put = clients.s3.put_object().bucket(bucket).key(key).if_none_match("*").body(holder.as_bytes().to_vec().into()).send().await;
-                match put {
-                    Ok(_) => Ok(Lock { backend, released: false }),
-                    Err(e) => {
-                        let status = e.raw_response().map(|r| r.status().as_u16());
-                        if matches!(status, Some(412) | Some(409)) {
-                            let current = match clients.s3.get_object().bucket(bucket).key(key).send().await {
-                                Ok(o) => o.body.collect().await.map(|b| String::from_utf8_lossy(&b.into_bytes()).into_owned()).unwrap_or_default(),
-                                Err(_) => "unknown".into(),
-                            };
-                            Err(held(current))
-                        } else {
-                            Err(AwsError::from_sdk(&format!("lock {}", location), "s3:PutObject", e).into())
-                        }
-                    }
-                }
-            }
+            Backend::Remote(remote) => match remote.create(holder).await? {
+                None => Ok(Lock { backend, released: false }),
+                Some(current) => Err(held(current)),
+            },
         }
     }
 
@@ -107,9 +102,7 @@ impl Lock {
             Backend::Local(path) => {
                 let _ = std::fs::remove_file(path);
             }
-            Backend::S3 { clients, bucket, key } => {
-                let _ = clients.s3.delete_object().bucket(bucket).key(key).send().await;
-            }
+            Backend::Remote(remote) => remote.delete().await,
         }
     }
 }
@@ -117,7 +110,7 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         // A local lock is released even when the deploy fails with an error;
-        // the S3 lock needs the async release (done on every path in `deploy`).
+        // a remote lock needs the async release (done on every path of `engine::run`).
         if !self.released
             && let Backend::Local(path) = &self.backend
         {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::desired::{Desired, Node, Spec};
+use super::kind::Kind;
 use super::state::State;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,9 +29,23 @@ pub enum Live {
     Missing,
     /// Exists but changed by hand; the reason says what differs.
     Drifted(String),
+    /// Exists, but the target needs it made again for a reason of its own
+    /// (the local API moves to another port); the reason is shown as is.
+    Outdated(String),
 }
 
 impl Action {
+    /// The action's name, as JSON output has it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::NoOp => "no_op",
+        }
+    }
+
     /// What a finished step did, for progress lines.
     pub fn past_tense(self) -> &'static str {
         match self {
@@ -46,14 +61,25 @@ impl Action {
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
     pub id: String,
-    pub kind: &'static str,
+    pub kind: Kind,
     pub action: Action,
+    /// For a function update: what changes (code, configuration or both), so
+    /// the target makes only the calls needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
     /// Why, for display.
     pub reason: String,
     /// Steps (ids) that must finish first.
     pub after: Vec<String>,
     /// 1 + the longest chain of steps before this one: steps of one level can run together.
     pub level: usize,
+}
+
+/// What of a function an update changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Scope {
+    pub code: bool,
+    pub configuration: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,29 +125,23 @@ impl Plan {
 /// root; a method PutMethod, then PutIntegration with the method responses, then
 /// the integration responses; a deployment CreateDeployment then the tagged
 /// stage; a bucket delete lists before DeleteBucket.
-pub fn round_trips(kind: &str, action: Action) -> usize {
-    match (kind, action) {
-        (_, Action::NoOp) => 0,
-        ("role", Action::Update) => 1,
-        ("role" | "bucket" | "function" | "rest_api" | "deployment", Action::Create | Action::Replace) => 2,
-        ("function", Action::Update) => 2,
-        ("role" | "bucket", Action::Delete) => 2,
-        ("method", Action::Create | Action::Update | Action::Replace) => 3,
-        _ => 1,
-    }
-}
-
-pub fn kind_of(spec: &Spec) -> &'static str {
-    match spec {
-        Spec::Role { .. } => "role",
-        Spec::Bucket { .. } => "bucket",
-        Spec::Function { .. } => "function",
-        Spec::RestApi { .. } => "rest_api",
-        Spec::ApiResource { .. } => "api_resource",
-        Spec::Method { .. } => "method",
-        Spec::Permission { .. } => "permission",
-        Spec::GatewayResponses { .. } => "gateway_responses",
-        Spec::Deployment { .. } => "deployment",
+pub fn round_trips(kind: Kind, action: Action) -> usize {
+    match action {
+        Action::NoOp => 0,
+        Action::Create | Action::Replace => match kind {
+            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Deployment => 2,
+            Kind::Method => 3,
+            Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => 1,
+        },
+        Action::Update => match kind {
+            Kind::Function => 2,
+            Kind::Method => 3,
+            Kind::Role | Kind::Bucket | Kind::RestApi | Kind::Deployment | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => 1,
+        },
+        Action::Delete => match kind {
+            Kind::Role | Kind::Bucket => 2,
+            Kind::Function | Kind::RestApi | Kind::Deployment | Kind::Method | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => 1,
+        },
     }
 }
 
@@ -134,21 +154,6 @@ fn physical_name(spec: &Spec) -> Option<&str> {
     }
 }
 
-fn static_kind(kind: &str) -> &'static str {
-    match kind {
-        "role" => "role",
-        "bucket" => "bucket",
-        "function" => "function",
-        "rest_api" => "rest_api",
-        "api_resource" => "api_resource",
-        "method" => "method",
-        "permission" => "permission",
-        "gateway_responses" => "gateway_responses",
-        "deployment" => "deployment",
-        _ => "unknown",
-    }
-}
-
 /// Plan a deploy. `recorded` is `None` for a stage never deployed; `live` holds
 /// what observation found for recorded resources (absent = not observed = trusted).
 pub fn plan(desired: &Desired, recorded: Option<&State>, live: &BTreeMap<String, Live>) -> Plan {
@@ -158,15 +163,17 @@ pub fn plan(desired: &Desired, recorded: Option<&State>, live: &BTreeMap<String,
     let mut replaced: BTreeSet<&str> = BTreeSet::new();
 
     for node in &desired.nodes {
-        let (action, reason) = decide(node, resources.get(&node.id), live.get(&node.id), &replaced);
+        let recorded = resources.get(&node.id);
+        let (action, reason) = decide(node, recorded, live.get(&node.id), &replaced);
         // Replaced, or recreated after a deletion by hand: what lived inside it is gone too.
         if action == Action::Replace || (action == Action::Create && resources.contains_key(&node.id)) {
             replaced.insert(&node.id);
         }
         steps.push(Step {
             id: node.id.clone(),
-            kind: kind_of(&node.spec),
+            kind: node.spec.kind(),
             action,
+            scope: scope(node, recorded, action, live.get(&node.id)),
             reason,
             after: node.depends_on.clone(),
             level: 0,
@@ -184,8 +191,9 @@ pub fn plan(desired: &Desired, recorded: Option<&State>, live: &BTreeMap<String,
             gone.iter().filter(|other| resources[**other].depends_on.iter().any(|d| d == id)).map(|s| (*s).clone()).collect();
         steps.push(Step {
             id: id.clone(),
-            kind: static_kind(&r.kind),
+            kind: r.kind,
             action: Action::Delete,
+            scope: None,
             reason: "no longer in the stack".into(),
             after: dependents,
             level: 0,
@@ -193,10 +201,10 @@ pub fn plan(desired: &Desired, recorded: Option<&State>, live: &BTreeMap<String,
     }
     // A new deployment snapshots the API: it runs after every other API change,
     // deletions of methods and resources included.
-    if let Some(i) = steps.iter().position(|s| s.kind == "deployment" && matches!(s.action, Action::Create | Action::Update | Action::Replace)) {
+    if let Some(i) = steps.iter().position(|s| s.kind == Kind::Deployment && matches!(s.action, Action::Create | Action::Update | Action::Replace)) {
         let mut deployment = steps.remove(i);
         for s in &steps {
-            if s.action == Action::Delete && matches!(s.kind, "method" | "api_resource") {
+            if s.action == Action::Delete && matches!(s.kind, Kind::Method | Kind::ApiResource) {
                 deployment.after.push(s.id.clone());
             }
         }
@@ -204,6 +212,24 @@ pub fn plan(desired: &Desired, recorded: Option<&State>, live: &BTreeMap<String,
     }
     assign_levels(&mut steps);
     Plan { steps }
+}
+
+/// What a function update changes: the code when its hash differs from the
+/// recorded one, the configuration when its digest does; everything when it
+/// was changed by hand (or the record predates the digests).
+fn scope(node: &Node, recorded: Option<&super::state::Recorded>, action: Action, live: Option<&Live>) -> Option<Scope> {
+    let Spec::Function { code_sha256, .. } = &node.spec else { return None };
+    if action != Action::Update {
+        return None;
+    }
+    let Some(r) = recorded.filter(|_| !matches!(live, Some(Live::Drifted(_) | Live::Outdated(_)))) else {
+        return Some(Scope { code: true, configuration: true });
+    };
+    let configuration = node.spec.function_config_digest();
+    Some(Scope {
+        code: r.outputs.get("code_sha256") != Some(code_sha256),
+        configuration: configuration.is_none() || r.outputs.get("config_hash") != configuration.as_ref(),
+    })
 }
 
 fn decide(node: &Node, recorded: Option<&super::state::Recorded>, live: Option<&Live>, replaced: &BTreeSet<&str>) -> (Action, String) {
@@ -218,6 +244,7 @@ fn decide(node: &Node, recorded: Option<&super::state::Recorded>, live: Option<&
     match live {
         Some(Live::Missing) => return (Action::Create, "deleted outside stackctl: recreating".into()),
         Some(Live::Drifted(why)) => return (Action::Update, format!("changed outside stackctl ({why})")),
+        Some(Live::Outdated(why)) => return (Action::Update, why.clone()),
         _ => {}
     }
     if r.hash != node.hash {

@@ -7,7 +7,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::Kind;
+
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The engine that owns a stage: `sdk` (this pipeline) or `cloudformation`.
+pub const SDK: &str = "sdk";
+pub const CLOUDFORMATION: &str = "cloudformation";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -27,7 +33,7 @@ pub struct State {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recorded {
-    pub kind: String,
+    pub kind: Kind,
     /// Name or id AWS knows the object by.
     pub physical_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,12 +52,41 @@ impl State {
             schema_version: SCHEMA_VERSION,
             stack: stack.into(),
             stage: stage.into(),
-            engine: "sdk".into(),
+            engine: SDK.into(),
             target: target.into(),
             account: None,
             region: None,
             resources: BTreeMap::new(),
         }
+    }
+}
+
+impl State {
+    /// The outputs of a deployed stage: URL, API id, function, bucket and role names.
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (id, r) in &self.resources {
+            match r.kind {
+                Kind::Deployment => {
+                    if let Some(url) = r.outputs.get("url") {
+                        out.insert("url".into(), url.clone());
+                    }
+                }
+                Kind::Function | Kind::Bucket | Kind::Role => {
+                    out.insert(id.clone(), r.physical_id.clone());
+                }
+                Kind::RestApi => {
+                    out.insert("api_id".into(), r.physical_id.clone());
+                }
+                Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => {}
+            }
+        }
+        out
+    }
+
+    /// The physical name of a deployed function.
+    pub fn function_physical(&self, function: &str) -> Option<String> {
+        self.resources.get(&format!("function/{function}")).map(|r| r.physical_id.clone())
     }
 }
 
@@ -134,7 +169,7 @@ mod tests {
         s.resources.insert(
             "function/search-worker".into(),
             Recorded {
-                kind: "function".into(),
+                kind: Kind::Function,
                 physical_id: "car-search-production-search-worker".into(),
                 arn: Some("arn:aws:lambda:eu-central-1:123456789012:function:car-search-production-search-worker".into()),
                 hash: "abc".into(),
@@ -152,6 +187,28 @@ mod tests {
         assert_eq!(load(&p, "car-search", "production", "aws").unwrap(), None);
         save(&p, &sample()).unwrap();
         assert_eq!(load(&p, "car-search", "production", "aws").unwrap(), Some(sample()));
+    }
+
+    /// A state file as every earlier stackctl wrote it (kinds as strings) reads
+    /// into typed kinds and is written back byte for byte; a kind this version
+    /// does not know is refused as corrupt, never dropped.
+    #[test]
+    fn state_files_of_earlier_versions_read_and_write_back_unchanged() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/state/car-search-production.json")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("production.json");
+        std::fs::write(&p, &text).unwrap();
+        let st = load(&p, "car-search", "production", "aws").unwrap().unwrap();
+        let kinds: std::collections::BTreeSet<Kind> = st.resources.values().map(|r| r.kind).collect();
+        assert_eq!(kinds.len(), 9, "every kind of the SDK engine is in the fixture: {kinds:?}");
+        assert_eq!(st.resources["api"].kind, Kind::RestApi);
+        assert_eq!(st.resources["method/GET /search"].kind, Kind::Method);
+        assert_eq!(st.resources["gateway-responses"].kind, Kind::GatewayResponses);
+        save(&p, &st).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text.trim_end(), "written back unchanged");
+        std::fs::write(&p, text.replacen("\"kind\": \"bucket\"", "\"kind\": \"queue\"", 1)).unwrap();
+        let err = load(&p, "car-search", "production", "aws").unwrap_err();
+        assert!(matches!(&err, StateError::Corrupt { why, .. } if why.contains("queue")), "{err}");
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub fn read_all<T: for<'de> Deserialize<'de>>(dir: &Path) -> std::io::Result<Vec
 
 /// A file name for a logical id such as `method/GET /search`.
 pub fn file_name(id: &str) -> String {
-    let digest = crate::build::package::sha256_hex(id.as_bytes());
+    let digest = crate::digest::sha256_hex(id.as_bytes());
     let slug: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     format!("{}-{}.json", slug.trim_matches('-'), &digest[..8])
 }
@@ -175,4 +175,10 @@ pub fn alive(pid: u32) -> bool {
         Ok(stat) => stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z" && s != "X"),
         Err(_) => false,
     }
+}
+
+/// Size and modification time of a file, as recorded after writing it.
+pub fn stamp(meta: &std::fs::Metadata) -> String {
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{}:{modified}", meta.len())
 }

@@ -219,7 +219,7 @@ impl LocalFunction {
                 use tokio::io::AsyncBufReadExt;
                 let mut lines = tokio::io::BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    println!("[{name}] {line}");
+                    eprintln!("[{name}] {line}");
                 }
             });
         }
@@ -289,7 +289,7 @@ impl LocalFunction {
                     Err(e) => e.to_string(),
                 };
                 let next = if attempt < f.event_retry_delays.len() { format!("; retrying in {} s", f.event_retry_delays[attempt].as_secs()) } else { "; no retry left, the event is dropped".into() };
-                println!("[{}] async invocation failed (attempt {} of 3): {failure}{next}", f.spec.name, attempt + 1);
+                eprintln!("[{}] async invocation failed (attempt {} of 3): {failure}{next}", f.spec.name, attempt + 1);
             }
         });
     }

@@ -6,7 +6,8 @@
 //! IAM (`iam`: each function's own key, checked against its role's policy).
 
 pub mod cloud;
-pub mod engine;
+pub mod resources;
+pub mod target;
 pub mod gateway;
 pub mod iam;
 pub mod invoke_api;

@@ -1,3 +1,5 @@
+#![allow(dead_code)] // each user (fault tests, benchmarks) uses part of it
+
 //! A loopback HTTP proxy in front of an AWS emulator, for benchmarks and fault
 //! tests: it adds a fixed delay to every request (standing for AWS's control-plane
 //! round trip), counts requests (all, and those that change something), and can
@@ -27,6 +29,9 @@ pub struct ProxyConfig {
     pub error_share: f64,
     /// Seed of the fault choices (a run is reproducible).
     pub seed: u64,
+    /// Requests whose `METHOD path` contains this text are refused with
+    /// AccessDenied (403), as AWS answers a call the credentials may not make.
+    pub deny: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -57,9 +62,9 @@ impl Proxy {
         let stats = Arc::new(Stats::default());
         let rng = Arc::new(Mutex::new(config.seed | 1));
         let shared = (Arc::new(config), stats.clone(), rng);
-        let task = crate::local::spawn_server(
+        let task = stackctl::local::spawn_server(
             listener,
-            crate::local::Limits::public(),
+            stackctl::local::Limits::public(),
             hyper::service::service_fn(move |req| {
                 let (c, s, r) = shared.clone();
                 handle(c, s, r, req)
@@ -163,6 +168,13 @@ async fn handle(config: Arc<ProxyConfig>, stats: Arc<Stats>, rng: Arc<Mutex<u64>
     }
     tokio::time::sleep(config.delay).await;
     let p = protocol(parts.uri.path(), &body);
+    if config.deny.as_ref().is_some_and(|d| format!("{} {}", parts.method, parts.uri.path()).contains(d.as_str())) {
+        let mut r = Response::new(Full::new(Bytes::from_static(br#"{"message":"User is not authorized to perform this action"}"#)));
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+        r.headers_mut().insert("x-amzn-errortype", hyper::header::HeaderValue::from_static("AccessDeniedException"));
+        return Ok(r);
+    }
     let roll = next(&rng);
     if roll < config.throttle_share {
         stats.throttled.fetch_add(1, Ordering::SeqCst);

@@ -1,108 +1,17 @@
-//! The AWS adapter: SDK clients for one account and region, and one error type
-//! that names the resource, the call and the next step. No raw `SdkError`
-//! reaches the planner or the user.
+//! One error type for every AWS call: it names the resource, the call and the
+//! next step. No raw `SdkError` reaches the planner or the user. With it, the
+//! retry rules every call follows.
 
 use std::time::Duration;
 
 use aws_sdk_apigateway::error::ProvideErrorMetadata;
 
-/// Clients of every service a stack uses, sharing one HTTPS client.
-#[derive(Clone)]
-pub struct Clients {
-    pub iam: aws_sdk_iam::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub lambda: aws_sdk_lambda::Client,
-    pub apigateway: aws_sdk_apigateway::Client,
-    pub sts: aws_sdk_sts::Client,
-    pub cloudformation: aws_sdk_cloudformation::Client,
-    pub region: String,
-    /// The emulator endpoint, when not real AWS.
-    pub endpoint: Option<String>,
-    /// The credentials' account, asked once per set of clients.
-    account: std::sync::Arc<tokio::sync::OnceCell<String>>,
-}
+use crate::engine::error::EngineError;
 
-impl Clients {
-    /// From the standard chain (env, profiles, SSO); `AWS_ENDPOINT_URL` points every
-    /// service at an emulator, in which case S3 uses path-style addressing.
-    pub async fn from_env(region: Option<&str>) -> Clients {
-        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-        let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
-        if let Some(r) = region {
-            loader = loader.region(aws_config::Region::new(r.to_owned()));
-        }
-        let config = loader.load().await;
-        Clients::from_config(&config)
+impl From<AwsError> for EngineError {
+    fn from(e: AwsError) -> EngineError {
+        EngineError::Target(Box::new(e))
     }
-
-    /// For an emulator on `endpoint` (moto, LocalStack) with fixed test credentials.
-    pub async fn for_endpoint(endpoint: &str, region: &str) -> Clients {
-        Clients::with_credentials(endpoint, region, "testing", "testing").await
-    }
-
-    /// For an endpoint with the given static credentials (the local cloud's admin key).
-    pub async fn with_credentials(endpoint: &str, region: &str, key: &str, secret: &str) -> Clients {
-        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-        let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .region(aws_config::Region::new(region.to_owned()))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_sts::config::Credentials::new(key, secret, None, None, "stackctl"))
-            .load()
-            .await;
-        Clients::from_config(&config)
-    }
-
-    pub fn from_config(config: &aws_config::SdkConfig) -> Clients {
-        let emulated = config.endpoint_url().is_some();
-        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(emulated).build();
-        Clients {
-            iam: aws_sdk_iam::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            lambda: aws_sdk_lambda::Client::new(config),
-            apigateway: aws_sdk_apigateway::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            region: config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
-            endpoint: config.endpoint_url().map(str::to_owned),
-            account: Default::default(),
-        }
-    }
-
-    /// The account the credentials belong to.
-    /// The account the credentials belong to (one STS call per set of clients:
-    /// a deploy of several stacks asks once).
-    pub async fn account(&self) -> Result<String, AwsError> {
-        self.account
-            .get_or_try_init(|| async {
-                let out = self.sts.get_caller_identity().send().await.map_err(|e| AwsError::from_sdk("credentials", "sts:GetCallerIdentity", e))?;
-                out.account.ok_or_else(|| AwsError::new("credentials", "sts:GetCallerIdentity", "no account in the answer"))
-            })
-            .await
-            .cloned()
-    }
-}
-
-/// Block every form of public access to a bucket.
-pub async fn block_public_access(clients: &Clients, bucket: &str, resource: &str) -> Result<(), AwsError> {
-    clients
-        .s3
-        .put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| AwsError::from_sdk(resource, "s3:PutPublicAccessBlock", e))
 }
 
 /// What went wrong, sorted by what to do about it.
@@ -215,6 +124,45 @@ where
         }
     }
 }
+
+/// Run a Lambda waiter; a poll that failed (throttled, a 5xx) is not the
+/// function's state: the wait starts again, up to 5 times, with backoff.
+pub async fn waiting<F, Fut, O, E>(id: &str, what: &str, mut wait: F) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), aws_smithy_runtime_api::client::waiters::error::WaiterError<O, E>>>,
+    O: std::fmt::Debug,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+    let mut attempt = 0;
+    loop {
+        match wait().await {
+            Ok(()) => return Ok(()),
+            Err(WaiterError::OperationFailed(e)) if attempt < 5 => {
+                attempt += 1;
+                drop(e);
+                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+            }
+            Err(e) => return Err(AwsError::new(id, &format!("waiting for {what}"), &aws_sdk_lambda::error::DisplayErrorContext(&e).to_string())),
+        }
+    }
+}
+
+/// Run a deleting call with retries; an object already gone is fine.
+pub async fn gone<T, F, Fut>(call: F) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    match retrying(call).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+
 
 #[cfg(test)]
 mod tests {

@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
 
-use super::apply::tags;
-use super::cfn;
-use super::deploy::{self, DeployError};
-use super::desired;
-use super::state::{self, Recorded, State};
-use crate::aws::{retrying, AwsError, Clients, ErrorKind};
+use super::client::Clients;
+use super::error::{retrying, AwsError, ErrorKind};
+use super::target::{tags, AwsTarget};
 use crate::build::Artifact;
+use crate::engine::error::EngineError;
+use crate::engine::kind::Kind;
+use crate::engine::state::{Recorded, State, CLOUDFORMATION};
+use crate::engine::target::Target;
+use crate::engine::{cfn, desired};
+use crate::progress::{Event, Progress};
 use crate::stack::Stack;
 
 /// The CloudFormation stack name of a stage.
@@ -39,22 +42,7 @@ pub struct CfnOutcome {
     pub outputs: BTreeMap<String, String>,
 }
 
-fn refuse_other_engine(recorded: Option<&State>, wanted: &str, stack: &str, stage: &str) -> Result<(), DeployError> {
-    match recorded {
-        Some(s) if s.engine != wanted && !s.resources.is_empty() => Err(DeployError::Input(format!(
-            "stage `{stage}` of stack `{stack}` is deployed with the `{}` engine; it cannot be deployed with `{wanted}`\n  hint: destroy it with `--engine {}` first, or use another stage",
-            s.engine, s.engine
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The SDK engine's guard: refuse a stage owned by CloudFormation.
-pub fn refuse_if_cloudformation(recorded: Option<&State>, stack: &str, stage: &str) -> Result<(), DeployError> {
-    refuse_other_engine(recorded, "sdk", stack, stage)
-}
-
-async fn ensure_artifacts(c: &Clients, bucket: &str, stack: &Stack, artifacts: &[Artifact]) -> Result<BTreeMap<String, String>, DeployError> {
+async fn ensure_artifacts(c: &Clients, bucket: &str, stack: &Stack, artifacts: &[Artifact]) -> Result<BTreeMap<String, String>, EngineError> {
     let exists = c.s3.head_bucket().bucket(bucket).send().await.is_ok();
     if !exists {
         let mut req = c.s3.create_bucket().bucket(bucket);
@@ -71,14 +59,14 @@ async fn ensure_artifacts(c: &Clients, bucket: &str, stack: &Stack, artifacts: &
                 return Err(err.into());
             }
         }
-        crate::aws::block_public_access(c, bucket, &format!("artifact bucket {bucket}")).await?;
+        super::s3::block_public_access(c, bucket, &format!("artifact bucket {bucket}")).await?;
     }
     let mut keys = BTreeMap::new();
     for a in artifacts.iter().filter(|a| a.stack == stack.name) {
         let key = cfn::artifact_key(&stack.name, &a.function, &a.sha256);
         // Content-addressed: an object already there is the same code.
         if c.s3.head_object().bucket(bucket).key(&key).send().await.is_err() {
-            let bytes = std::fs::read(&a.zip).map_err(|e| DeployError::Input(format!("cannot read {}: {e}", a.zip.display())))?;
+            let bytes = std::fs::read(&a.zip).map_err(|e| EngineError::Input(format!("cannot read {}: {e}", a.zip.display())))?;
             c.s3.put_object()
                 .bucket(bucket)
                 .key(&key)
@@ -122,13 +110,22 @@ pub fn restrict(template: &mut serde_json::Value, types: &[String]) {
 }
 
 /// Deploy (or with `dry_run`, only show the change set).
-pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &CfnOptions) -> Result<CfnOutcome, DeployError> {
-    let (dry_run, progress) = (opts.dry_run, opts.progress);
-    let path = state::path(project, &stack.name, stage);
-    let recorded = state::load(&path, &stack.name, stage, "aws")?;
-    refuse_other_engine(recorded.as_ref(), "cloudformation", &stack.name, stage)?;
-    let ctx = deploy::context(c, stack, stage, None).await?;
-    let desired = desired::desired(stack, artifacts, &ctx).map_err(DeployError::Input)?;
+pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &CfnOptions) -> Result<CfnOutcome, EngineError> {
+    let sink: Box<dyn Progress> = if opts.progress { Box::new(crate::progress::Plain::new(false)) } else { Box::new(crate::progress::Silent) };
+    deploy_with(&AwsTarget::new(c.clone(), project), stack, stage, artifacts, opts, sink.as_ref()).await
+}
+
+/// `deploy` on a target, reporting to `progress`. The context (account, region,
+/// parameters: a generated secret keeps its deployed value) and the ownership
+/// rule are the SDK engine's own.
+pub async fn deploy_with(target: &AwsTarget, stack: &Stack, stage: &str, artifacts: &[Artifact], opts: &CfnOptions, progress: &dyn Progress) -> Result<CfnOutcome, EngineError> {
+    let c = &target.clients;
+    let dry_run = opts.dry_run;
+    let store = target.store(stack, stage);
+    let recorded = store.load(&stack.name, stage).await?;
+    crate::engine::check_owner(recorded.as_ref(), CLOUDFORMATION, &stack.name, stage)?;
+    let ctx = crate::engine::context(target, stack, stage, recorded.as_ref()).await?;
+    let desired = desired::desired(stack, artifacts, &ctx).map_err(EngineError::Input)?;
     let bucket = cfn::artifact_bucket(&ctx);
     let keys = ensure_artifacts(c, &bucket, stack, artifacts).await?;
     let mut template = cfn::synth(&desired, &ctx, &keys);
@@ -188,7 +185,7 @@ pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifa
         match d.status().map(|s| s.as_str()) {
             Some("CREATE_COMPLETE") | Some("FAILED") => break d,
             _ if started.elapsed() > Duration::from_secs(300) => {
-                return Err(DeployError::Input(format!("stack {name}: the change set was not ready after 5 minutes")));
+                return Err(EngineError::Input(format!("stack {name}: the change set was not ready after 5 minutes")));
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
@@ -207,7 +204,7 @@ pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifa
     let empty = described.status().map(|s| s.as_str()) == Some("FAILED")
         && described.status_reason().is_some_and(|r| r.contains("didn't contain changes") || r.contains("No updates"));
     if described.status().map(|s| s.as_str()) == Some("FAILED") && !empty {
-        return Err(DeployError::Input(format!(
+        return Err(EngineError::Input(format!(
             "stack {name}: the change set failed: {}",
             described.status_reason().unwrap_or("no reason given")
         )));
@@ -217,10 +214,8 @@ pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifa
         let status = existing.as_ref().and_then(|s| s.stack_status().map(|st| st.as_str().to_owned())).unwrap_or_default();
         return Ok(CfnOutcome { changes: if empty { Vec::new() } else { changes }, status, outputs: stack_outputs(c, &name).await });
     }
-    if progress {
-        for ch in &changes {
-            eprintln!("  {:<8} {:<32} {}", ch.action, ch.logical_id, ch.resource_type);
-        }
+    for ch in &changes {
+        progress.report(Event::Detail(&format!("  {:<8} {:<32} {}", ch.action, ch.logical_id, ch.resource_type)));
     }
     c.cloudformation
         .execute_change_set()
@@ -232,25 +227,25 @@ pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifa
     let status = follow(c, &name, progress).await?;
     if !matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE") {
         let reason = first_failure(c, &name).await;
-        return Err(DeployError::Input(format!("stack {name} ended in {status}: {reason}\n  hint: fix the cause and deploy again; CloudFormation rolled the stack back")));
+        return Err(EngineError::Input(format!("stack {name} ended in {status}: {reason}\n  hint: fix the cause and deploy again; CloudFormation rolled the stack back")));
     }
     let outputs = stack_outputs(c, &name).await;
     // Record the stage as owned by CloudFormation, with what `status` and `invoke` need.
     let mut st = State::empty(&stack.name, stage, "aws");
-    st.engine = "cloudformation".into();
+    st.engine = CLOUDFORMATION.into();
     st.account = Some(ctx.account.clone());
     st.region = Some(ctx.region.clone());
-    st.resources.insert("cloudformation-stack".into(), Recorded { kind: "cloudformation_stack".into(), physical_id: name.clone(), arn: None, hash: String::new(), depends_on: vec![], outputs: outputs.clone() });
+    st.resources.insert("cloudformation-stack".into(), Recorded { kind: Kind::CloudformationStack, physical_id: name.clone(), arn: None, hash: String::new(), depends_on: vec![], outputs: outputs.clone() });
     for f in &stack.functions {
         let physical = crate::naming::function_name(&stack.name, stage, &f.name);
-        st.resources.insert(format!("function/{}", f.name), Recorded { kind: "function".into(), physical_id: physical, arn: None, hash: String::new(), depends_on: vec![], outputs: BTreeMap::new() });
+        st.resources.insert(format!("function/{}", f.name), Recorded { kind: Kind::Function, physical_id: physical, arn: None, hash: String::new(), depends_on: vec![], outputs: BTreeMap::new() });
     }
     if let Some(url) = outputs.get("InvokeUrl") {
         let mut o = BTreeMap::new();
         o.insert("url".to_string(), url.clone());
-        st.resources.insert("deployment".into(), Recorded { kind: "deployment".into(), physical_id: name.clone(), arn: None, hash: String::new(), depends_on: vec![], outputs: o });
+        st.resources.insert("deployment".into(), Recorded { kind: Kind::Deployment, physical_id: name.clone(), arn: None, hash: String::new(), depends_on: vec![], outputs: o });
     }
-    state::save(&path, &st).map_err(|e| DeployError::Input(format!("cannot write {}: {e}", path.display())))?;
+    store.save(&st).await?;
     Ok(CfnOutcome { changes, status, outputs })
 }
 
@@ -263,19 +258,19 @@ async fn stack_outputs(c: &Clients, name: &str) -> BTreeMap<String, String> {
 }
 
 /// Follow the stack to a terminal state, printing new events.
-async fn follow(c: &Clients, name: &str, progress: bool) -> Result<String, DeployError> {
+async fn follow(c: &Clients, name: &str, progress: &dyn Progress) -> Result<String, EngineError> {
     let started = std::time::Instant::now();
     let mut seen = std::collections::BTreeSet::new();
     loop {
-        if progress && let Ok(ev) = c.cloudformation.describe_stack_events().stack_name(name).send().await {
+        if let Ok(ev) = c.cloudformation.describe_stack_events().stack_name(name).send().await {
             for e in ev.stack_events().iter().rev() {
                 if seen.insert(e.event_id().unwrap_or_default().to_owned()) {
-                    eprintln!(
+                    progress.report(Event::Detail(&format!(
                         "  {:<28} {:<22} {}",
                         e.logical_resource_id().unwrap_or_default(),
                         e.resource_status().map(|s| s.as_str()).unwrap_or_default(),
                         e.resource_status_reason().unwrap_or_default()
-                    );
+                    )));
                 }
             }
         }
@@ -288,7 +283,7 @@ async fn follow(c: &Clients, name: &str, progress: bool) -> Result<String, Deplo
             return Ok(status);
         }
         if started.elapsed() > Duration::from_secs(3600) {
-            return Err(DeployError::Input(format!("stack {name} still {status} after an hour")));
+            return Err(EngineError::Input(format!("stack {name} still {status} after an hour")));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -305,19 +300,25 @@ async fn first_failure(c: &Clients, name: &str) -> String {
 }
 
 /// Delete the stage's CloudFormation stack and its code artifacts.
-pub async fn destroy(c: &Clients, stack: &Stack, stage: &str, project: &Path, progress: bool) -> Result<String, DeployError> {
-    let path = state::path(project, &stack.name, stage);
-    let recorded = state::load(&path, &stack.name, stage, "aws")?;
-    refuse_other_engine(recorded.as_ref(), "cloudformation", &stack.name, stage)?;
+pub async fn destroy(c: &Clients, stack: &Stack, stage: &str, project: &Path, progress: bool) -> Result<String, EngineError> {
+    let sink: Box<dyn Progress> = if progress { Box::new(crate::progress::Plain::new(false)) } else { Box::new(crate::progress::Silent) };
+    destroy_with(&AwsTarget::new(c.clone(), project), stack, stage, sink.as_ref()).await
+}
+
+pub async fn destroy_with(target: &AwsTarget, stack: &Stack, stage: &str, progress: &dyn Progress) -> Result<String, EngineError> {
+    let c = &target.clients;
+    let store = target.store(stack, stage);
+    let recorded = store.load(&stack.name, stage).await?;
+    crate::engine::check_owner(recorded.as_ref(), CLOUDFORMATION, &stack.name, stage)?;
     let name = stack_name(&stack.name, stage);
     c.cloudformation.delete_stack().stack_name(&name).send().await.map_err(|e| AwsError::from_sdk(&format!("stack {name}"), "cloudformation:DeleteStack", e))?;
     let status = match follow(c, &name, progress).await {
         Ok(s) => s,
-        Err(DeployError::Aws(e)) if e.kind == ErrorKind::NotFound || e.message.contains("does not exist") => "DELETE_COMPLETE".into(),
+        Err(EngineError::Target(e)) if e.downcast_ref::<AwsError>().is_some_and(|e| e.kind == ErrorKind::NotFound || e.message.contains("does not exist")) => "DELETE_COMPLETE".into(),
         Err(e) => return Err(e),
     };
     if status != "DELETE_COMPLETE" && !status.is_empty() {
-        return Err(DeployError::Input(format!("stack {name} ended in {status}: {}", first_failure(c, &name).await)));
+        return Err(EngineError::Input(format!("stack {name} ended in {status}: {}", first_failure(c, &name).await)));
     }
     if let Some(account) = recorded.as_ref().and_then(|r| r.account.clone()) {
         let bucket = format!("stackctl-artifacts-{account}-{}", c.region);
@@ -327,6 +328,6 @@ pub async fn destroy(c: &Clients, stack: &Stack, stage: &str, project: &Path, pr
             }
         }
     }
-    let _ = std::fs::remove_file(&path);
+    store.remove().await?;
     Ok(status)
 }

@@ -1,0 +1,40 @@
+//! `AwsTarget`: AWS as a target of the engine, for one set of clients (one
+//! region). Its `Target` implementation is in `dispatch`, its steps in one
+//! module per service.
+
+use std::path::PathBuf;
+
+use super::client::Clients;
+use crate::engine::error::EngineError;
+use crate::engine::run::Run;
+use crate::engine::state::State;
+use crate::engine::target::Target;
+use crate::stack::Stack;
+
+/// Concurrent API Gateway steps: its control plane allows only a few requests
+/// per second per account (retries handle the rest).
+const APIGATEWAY_CONCURRENCY: usize = 3;
+
+pub struct AwsTarget {
+    pub clients: Clients,
+    /// The project directory (`.stackctl/state/` lives under it).
+    pub project: PathBuf,
+    pub(super) apigateway_slots: tokio::sync::Semaphore,
+}
+
+pub use crate::naming::tags;
+
+impl AwsTarget {
+    pub fn new(clients: Clients, project: impl Into<PathBuf>) -> AwsTarget {
+        AwsTarget { clients, project: project.into(), apigateway_slots: tokio::sync::Semaphore::new(APIGATEWAY_CONCURRENCY) }
+    }
+
+    pub(super) fn tags(&self, run: &Run<'_>) -> Vec<(String, String)> {
+        tags(&run.desired.stack, &run.ctx.stage)
+    }
+
+    /// The recorded state of a stage, from its store.
+    pub async fn recorded(&self, stack: &Stack, stage: &str) -> Result<Option<State>, EngineError> {
+        self.store(stack, stage).load(&stack.name, stage).await
+    }
+}

@@ -1,5 +1,6 @@
-//! The embedded local cloud: `deploy --target local` runs the engine's plan with
-//! an executor that writes the stage as files (`cloud`, `engine`), and a server
+//! The embedded local cloud: `deploy --target local` runs the engine's pipeline
+//! on `target::LocalTarget`, whose steps write the stage as files (`cloud`,
+//! `resources`), and a server
 //! (`server`) serves them on loopback — API Gateway REST v1 (`gateway`, with the
 //! mapping-template evaluator `vtl`), Lambda (`lambda`: the handlers as native
 //! processes behind the Runtime API; `invoke_api`), S3 (`s3`: s3s + s3s-fs) and

@@ -211,3 +211,41 @@ fn the_target_is_named_first_and_the_local_target_refuses_a_state_bucket() {
     assert!(stderr.starts_with("target: local (from --target)"), "{stderr}");
     assert!(stderr.contains("`--state-bucket` applies to the aws target"), "{stderr}");
 }
+
+#[test]
+fn commands_find_the_project_from_a_subdirectory() {
+    let sub = workspace().join("functions/paraphrase/src");
+    let out = stackctl().arg("validate").current_dir(&sub).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stack `paraphrase`") && stdout.contains("stack `car-search`"), "{stdout}");
+    // Where no ancestor holds stacks, the error says where they were looked for.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = stackctl().arg("validate").current_dir(elsewhere.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn plan_and_synth_check_credentials_before_building() {
+    // Credentials that cannot be checked (nothing listens on the endpoint): the
+    // command fails on the STS call, and nothing was built (a release build of
+    // the functions would take minutes and fill this target directory).
+    let target = tempfile::tempdir().unwrap();
+    for args in [&["plan", "--target", "aws"][..], &["synth"][..]] {
+        let out = stackctl()
+            .args(args)
+            .current_dir(workspace())
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .env("AWS_REGION", "eu-central-1")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("CARGO_TARGET_DIR", target.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("sts:GetCallerIdentity"), "{args:?}: {stderr}");
+        assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 0, "{args:?}: something was built");
+    }
+}

@@ -10,6 +10,10 @@ use crate::engine::{Mode, Options};
 
 /// Build (for Lambda, or this machine for the local cloud), plan, apply, report.
 pub async fn run(ctx: &Context, on: &OnTarget, build: &BuildArgs, dry_run: bool) -> Result<(), Failure> {
+    // Credentials first: a release build takes minutes, a missing credential a second.
+    for (_, target) in &on.stacks {
+        target.account().await?;
+    }
     let stacks: Vec<_> = on.stacks.iter().map(|(s, _)| s).collect();
     let artifacts = build_with(ctx, &stacks, build, on.local())?;
     let progress = ctx.progress();
@@ -64,6 +68,9 @@ pub async fn run(ctx: &Context, on: &OnTarget, build: &BuildArgs, dry_run: bool)
 pub async fn cloudformation(ctx: &Context, on: &OnTarget, build: &BuildArgs, dry_run: bool) -> Result<(), Failure> {
     if on.local() {
         return Err(Failure::User("the local cloud has no CloudFormation\n  hint: drop `--engine cloudformation`, or use `--target aws`".into()));
+    }
+    for (_, target) in &on.stacks {
+        target.account().await?;
     }
     let stacks: Vec<_> = on.stacks.iter().map(|(s, _)| s).collect();
     let artifacts = build_with(ctx, &stacks, build, false)?;

@@ -65,7 +65,11 @@ impl Context {
     pub fn from_cli(cli: &Cli) -> Context {
         let terminal = std::io::stderr().is_terminal();
         let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Context { output: cli.global.output, verbose: cli.global.verbose, project: cli.global.project.clone().unwrap_or_else(|| PathBuf::from(".")), color, terminal }
+        let project = match &cli.global.project {
+            Some(p) => p.clone(),
+            None => std::env::current_dir().map(|cwd| stack::discover_project(&cwd)).unwrap_or_else(|_| PathBuf::from(".")),
+        };
+        Context { output: cli.global.output, verbose: cli.global.verbose, project, color, terminal }
     }
 
     pub fn json(&self) -> bool {

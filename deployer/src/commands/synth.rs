@@ -7,15 +7,21 @@ use crate::cli::{BuildArgs, StackArgs};
 pub async fn run(ctx: &Context, stacks: &StackArgs, stage: &str, build: &BuildArgs, account: Option<String>, region: Option<String>) -> Result<(), Failure> {
     crate::naming::check_stage(stage).map_err(Failure::User)?;
     let loaded = load_all(ctx, stacks, stage)?;
-    let refs: Vec<_> = loaded.iter().collect();
-    let artifacts = build_with(ctx, &refs, build, false)?;
+    // The account first (`--account`, or the credentials'): a release build
+    // takes minutes, a missing credential a second.
+    let mut accounts = Vec::new();
     for stack in &loaded {
         let clients = crate::aws::client::Clients::from_env(region.as_deref().or(stack.region.as_deref())).await;
-        let target = AwsTarget::new(clients.clone(), &ctx.project);
         let account = match &account {
             Some(a) => a.clone(),
-            None => clients.account().await.map_err(|e| Failure::Operation(e.to_string()))?,
+            None => clients.account().await.map_err(|e| Failure::Operation(format!("{e}\n  hint: or pass --account and --region to synthesize without credentials")))?,
         };
+        accounts.push((clients, account));
+    }
+    let refs: Vec<_> = loaded.iter().collect();
+    let artifacts = build_with(ctx, &refs, build, false)?;
+    for (stack, (clients, account)) in loaded.iter().zip(accounts) {
+        let target = AwsTarget::new(clients.clone(), &ctx.project);
         let parameters = crate::engine::parameters::resolve(&target, stack, stage, false).await?;
         let deploy_ctx = crate::engine::desired::Context { stage: stage.into(), account, region: clients.region.clone(), parameters };
         let desired = crate::engine::desired::desired(stack, &artifacts, &deploy_ctx).map_err(Failure::User)?;

@@ -66,6 +66,18 @@ pub fn workspace_root(file: &Path) -> PathBuf {
 }
 
 /// The stack files a selection names, relative to `project_dir`.
+/// The project directory, found as cargo finds its manifest: the current
+/// directory or the nearest ancestor with a `stacks/` folder holding a stack
+/// file. `.` when the current directory is the project (or none is found, so
+/// the error names where stacks were looked for).
+pub fn discover_project(cwd: &Path) -> PathBuf {
+    let holds_stacks = |d: &Path| !list(&d.join("stacks")).is_empty();
+    if holds_stacks(cwd) {
+        return PathBuf::from(".");
+    }
+    cwd.ancestors().skip(1).find(|d| holds_stacks(d)).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
 pub fn select(project_dir: &Path, selection: &Selection) -> Result<Vec<PathBuf>, String> {
     let dir = project_dir.join("stacks");
     match selection {

@@ -81,5 +81,6 @@ fn a_compile_error_shows_cargos_output_and_fails() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cargo failed building hello"), "{stderr}");
     assert!(stderr.contains("mismatched types"), "cargo's diagnostics are shown: {stderr}");
+    assert!(!stderr.lines().any(|l| l.trim_start().starts_with("Compiling")), "cargo's status lines are not: {stderr}");
     assert!(!ws.path().join("target/lambda/hello/hello/bootstrap.zip").exists());
 }

@@ -126,3 +126,33 @@ fn the_readme_flow_on_the_local_cloud() {
     assert!(!p.dir.join(".stackctl").exists(), "files left under {}", p.dir.join(".stackctl").display());
     assert!(agent().get(&format!("{paraphrase}/paraphrase")).call().is_err(), "the URL no longer answers");
 }
+
+/// Under `cargo run -p stackctl`, stackctl's environment carries the variables
+/// cargo sets for a package (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, …), which some
+/// build scripts (ring's) track. The nested build of the functions must not see
+/// them: a deploy under `cargo run` and one by the installed binary share one
+/// up-to-date build instead of rebuilding each other's crates every time.
+#[test]
+fn builds_under_cargo_run_and_from_the_installed_binary_share_one_build() {
+    let mut p = Project::new("cargo-run-env", "envcheck", &[("paraphrase.yaml", None)]);
+    let compiled = |err: &str| -> usize {
+        let line = err.lines().find(|l| l.starts_with("built paraphrase")).unwrap_or_else(|| panic!("no build line:\n{err}"));
+        line.split('(').nth(2).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    };
+    let under_cargo_run = [
+        ("CARGO_PKG_NAME", "stackctl"),
+        ("CARGO_PKG_VERSION", "0.1.0"),
+        ("CARGO_MANIFEST_DIR", repo().join("deployer").to_str().unwrap()),
+        ("CARGO_CRATE_NAME", "stackctl"),
+        ("CARGO_PRIMARY_PACKAGE", "1"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let (code, _, _) = p.run(&["deploy", "--target", "local"]);
+    assert_eq!(code, 0);
+    p.env = under_cargo_run.to_vec();
+    let (code, _, err) = p.run(&["deploy", "--target", "local"]);
+    assert_eq!((code, compiled(&err)), (0, 0), "under cargo run, nothing to rebuild:\n{err}");
+    p.env.clear();
+    let (code, _, err) = p.run(&["deploy", "--target", "local"]);
+    assert_eq!((code, compiled(&err)), (0, 0), "from the installed binary, nothing to rebuild:\n{err}");
+}

@@ -19,13 +19,14 @@ pub struct Artifact {
     pub stack: String,
     pub function: String,
     pub architecture: Architecture,
-    /// The zip to upload.
+    /// The zip to upload. A host build (the local cloud) is never zipped: this
+    /// is then the binary itself, run in place.
     pub zip: PathBuf,
-    /// Hex sha256 of the zip.
+    /// Hex sha256 of the zip (of the binary, for a host build).
     pub sha256: String,
-    /// Base64 sha256 of the zip, as Lambda reports `CodeSha256`.
+    /// Base64 sha256 of the zip (of the binary), as Lambda reports `CodeSha256`.
     pub code_sha256: String,
-    /// Size of the zip in bytes.
+    /// Size of the zip (of the binary) in bytes.
     pub size: u64,
     /// Size of the uncompressed `bootstrap` in bytes.
     pub binary_size: u64,
@@ -167,6 +168,7 @@ fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, op
         cmd.args(["-p", &f.package, "--bin", &f.binary]);
     }
     cmd.current_dir(&stack.root).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    isolate(&mut cmd);
     if !opts.verbose {
         cmd.env("CARGO_TERM_PROGRESS_WHEN", "never");
     }
@@ -176,6 +178,10 @@ fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, op
         if opts.host { "host".to_string() } else { triple(arch).to_string() }
     );
     let started = Instant::now();
+    if !opts.progress && !opts.verbose {
+        // Outside a terminal, a phase line: the build may take minutes.
+        eprintln!("building {what}");
+    }
     let mut child = cmd.spawn().map_err(BuildError::Spawn)?;
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
@@ -213,7 +219,7 @@ fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, op
         bar.finish_and_clear();
     }
     if !status.success() {
-        return Err(BuildError::Cargo { what, output: log });
+        return Err(BuildError::Cargo { what, output: diagnostics(&log) });
     }
     // Cargo's own log is shown only on failure (or with -v); success is one line.
     let compiled = log.lines().filter(|l| l.trim_start().starts_with("Compiling")).count();
@@ -240,6 +246,60 @@ fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, op
                 .ok_or_else(|| BuildError::MissingBinary { function: f.name.clone(), binary: f.binary.clone() })
         })
         .collect()
+}
+
+/// What of cargo's log a failed build shows: the compiler's diagnostics and
+/// cargo's errors, not its hundreds of status lines (`Compiling …`).
+fn diagnostics(log: &str) -> String {
+    const STATUS: &[&str] = &["Compiling", "Checking", "Fresh", "Downloaded", "Downloading", "Updating", "Locking", "Adding", "Blocking", "Finished", "Building", "Running", "Packaging"];
+    let kept: Vec<&str> = log.lines().filter(|l| !STATUS.iter().any(|s| l.trim_start().starts_with(s))).collect();
+    let text = kept.join("\n");
+    if text.trim().is_empty() { log.to_owned() } else { text }
+}
+
+/// The nested cargo runs as if typed in a shell. Under `cargo run`, stackctl's
+/// environment carries what cargo sets for running a package (its `CARGO_PKG_*`
+/// and manifest variables, the jobserver, a library path with the target
+/// directory prepended): passed on, they change the nested build's fingerprints,
+/// so the nested build and the next `cargo run` rebuild each other's crates
+/// every time (a no-op deploy took 20 s). Cargo's configuration variables
+/// (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_BUILD_*`, …) are kept.
+fn isolate(cmd: &mut Command) {
+    const SET_FOR_A_RUN: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "OUT_DIR",
+        "RUSTC_BOOTSTRAP",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_") || SET_FOR_A_RUN.contains(&key) {
+            cmd.env_remove(key);
+        }
+    }
+    // `cargo run` prepends the target directory's library folders to the
+    // dynamic library path; the caller's own value (if any) is what follows.
+    if std::env::var_os("CARGO").is_some()
+        && let Some(path) = std::env::var_os("LD_LIBRARY_PATH")
+    {
+        let kept: Vec<PathBuf> = std::env::split_paths(&path).filter(|p| !p.components().any(|c| c.as_os_str() == "target") && !p.to_string_lossy().contains("/.rustup/toolchains/")).collect();
+        match std::env::join_paths(&kept) {
+            Ok(v) if !kept.is_empty() => {
+                cmd.env("LD_LIBRARY_PATH", v);
+            }
+            _ => {
+                cmd.env_remove("LD_LIBRARY_PATH");
+            }
+        }
+    }
 }
 
 /// Cargo package ids look like `path+file:///x/functions/paraphrase#paraphrase@0.1.0`
@@ -282,7 +342,7 @@ fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> R
         stack: stack.name.clone(),
         function: f.name.clone(),
         architecture: f.architecture,
-        zip: path.clone(),
+        zip: if host { binary.to_path_buf() } else { path.clone() },
         sha256: src.sha256.clone(),
         code_sha256: src.code_sha256.clone(),
         size: src.size,
@@ -296,7 +356,7 @@ fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> R
         && src.len == len
         && src.modified_ns == modified_ns
         && src.host == host
-        && std::fs::metadata(&path).is_ok_and(|m| m.len() == src.size)
+        && (host || std::fs::metadata(&path).is_ok_and(|m| m.len() == src.size))
     {
         return Ok(artifact(&src));
     }
@@ -310,17 +370,24 @@ fn package_function(stack: &Stack, f: &Function, binary: &Path, host: bool) -> R
             other => other,
         })?
     };
-    let zip = if host { package::zip_bootstrap_fast(&bytes) } else { package::zip_bootstrap(&bytes) }.map_err(|e| err(format!("cannot zip: {e}")))?;
-    write_atomic(&path, &zip).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
     let (len, modified_ns) = current.unwrap_or((bytes.len() as u64, 0));
+    // A host build runs in place on the local cloud: hashed, never zipped (a
+    // debug binary is hundreds of MB; zipping it cost most of the edit loop).
+    let (sha256, code_sha256, size) = if host {
+        (package::sha256_hex(&bytes), package::code_sha256(&bytes), bytes.len() as u64)
+    } else {
+        let zip = package::zip_bootstrap(&bytes).map_err(|e| err(format!("cannot zip: {e}")))?;
+        write_atomic(&path, &zip).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
+        (package::sha256_hex(&zip), package::code_sha256(&zip), zip.len() as u64)
+    };
     let src = ZipSource {
         binary: binary.to_path_buf(),
         len,
         modified_ns,
         host,
-        sha256: package::sha256_hex(&zip),
-        code_sha256: package::code_sha256(&zip),
-        size: zip.len() as u64,
+        sha256,
+        code_sha256,
+        size,
         glibc: glibc.map(|(a, b)| format!("{a}.{b}")),
     };
     // Best effort: without the record the next build just zips again.

@@ -14,12 +14,6 @@ pub fn zip_bootstrap(binary: &[u8]) -> Result<Vec<u8>, zip::result::ZipError> {
     zip_entries(&[("bootstrap", binary, 0o755)], 9)
 }
 
-/// Zip `bootstrap` for the local cloud: still reproducible, but deflate level 1
-/// (debug binaries are large, and the zip never crosses a network).
-pub fn zip_bootstrap_fast(binary: &[u8]) -> Result<Vec<u8>, zip::result::ZipError> {
-    zip_entries(&[("bootstrap", binary, 0o755)], 1)
-}
-
 /// Zip entries, sorted by name, with fixed metadata.
 pub fn zip_entries(entries: &[(&str, &[u8], u32)], level: i64) -> Result<Vec<u8>, zip::result::ZipError> {
     let mut sorted: Vec<_> = entries.to_vec();

@@ -48,12 +48,7 @@ impl Files {
             Spec::Function { name, role, memory, timeout, environment, code_sha256, zip, .. } => {
                 let fdir = self.dir.join("functions").join(name);
                 std::fs::create_dir_all(&fdir)?;
-                let code = extract_bootstrap(zip)?;
-                crate::build::write_atomic(&fdir.join("bootstrap"), &code)?;
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(fdir.join("bootstrap"), std::fs::Permissions::from_mode(0o755))?;
-                }
+                let bootstrap_sha256 = install_bootstrap(zip, code_sha256, &fdir.join("bootstrap"))?;
                 let arn = format!("arn:aws:lambda:{region}:{account}:function:{name}");
                 let config = FunctionFile {
                     name: name.clone(),
@@ -67,7 +62,7 @@ impl Files {
                 cloud::write_json(&fdir.join("config.json"), &config, true)?;
                 let meta = std::fs::metadata(fdir.join("bootstrap"))?;
                 let outputs = [
-                    ("bootstrap_sha256".to_string(), sha256_hex(&code)),
+                    ("bootstrap_sha256".to_string(), bootstrap_sha256),
                     ("bootstrap_stamp".to_string(), cloud::stamp(&meta)),
                     ("code_sha256".to_string(), code_sha256.clone()),
                 ]
@@ -215,6 +210,31 @@ pub fn remove_dir(p: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
+}
+
+/// Put the function's code in place as `dest` (mode 0755): a host build's
+/// binary is copied as it is (it is never zipped; `code_sha256` is its own
+/// digest), a zip's `bootstrap` is extracted. Returns the hex sha256 of what
+/// was installed, for drift checks.
+fn install_bootstrap(source: &Path, code_sha256: &str, dest: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(source)?.read_exact(&mut magic)?;
+    if magic == *b"PK\x03\x04" {
+        let code = extract_bootstrap(source)?;
+        crate::build::write_atomic(dest, &code)?;
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))?;
+        return Ok(sha256_hex(&code));
+    }
+    // Copied, never linked: cargo may rewrite the binary while this one runs.
+    let tmp = dest.with_extension("new");
+    std::fs::copy(source, &tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&tmp, dest)?;
+    use base64::Engine;
+    let digest = base64::engine::general_purpose::STANDARD.decode(code_sha256).map_err(std::io::Error::other)?;
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The `bootstrap` of a function zip (the code "uploaded" to the local cloud).

@@ -127,6 +127,11 @@ impl Progress for Live {
     }
 }
 
+/// Plain lines when `wanted`, else nothing (the library's one-call entry points).
+pub fn lines_if(wanted: bool) -> Box<dyn Progress> {
+    if wanted { Box::new(Plain::new(false)) } else { Box::new(Silent) }
+}
+
 /// The sink for a command: JSON events, a live view on a terminal, else lines.
 pub fn for_command(json: bool, color: bool) -> Box<dyn Progress> {
     if json {

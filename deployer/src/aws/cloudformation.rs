@@ -11,13 +11,14 @@ use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
 
 use super::client::Clients;
 use super::error::{retrying, AwsError, ErrorKind};
-use super::target::{tags, AwsTarget};
+use super::target::AwsTarget;
 use crate::build::Artifact;
 use crate::engine::error::EngineError;
 use crate::engine::kind::Kind;
 use crate::engine::state::{Recorded, State, CLOUDFORMATION};
 use crate::engine::target::Target;
 use crate::engine::{cfn, desired};
+use crate::naming::tags;
 use crate::progress::{Event, Progress};
 use crate::stack::Stack;
 
@@ -111,8 +112,7 @@ pub fn restrict(template: &mut serde_json::Value, types: &[String]) {
 
 /// Deploy (or with `dry_run`, only show the change set).
 pub async fn deploy(c: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &CfnOptions) -> Result<CfnOutcome, EngineError> {
-    let sink: Box<dyn Progress> = if opts.progress { Box::new(crate::progress::Plain::new(false)) } else { Box::new(crate::progress::Silent) };
-    deploy_with(&AwsTarget::new(c.clone(), project), stack, stage, artifacts, opts, sink.as_ref()).await
+    deploy_with(&AwsTarget::new(c.clone(), project), stack, stage, artifacts, opts, crate::progress::lines_if(opts.progress).as_ref()).await
 }
 
 /// `deploy` on a target, reporting to `progress`. The context (account, region,
@@ -301,8 +301,7 @@ async fn first_failure(c: &Clients, name: &str) -> String {
 
 /// Delete the stage's CloudFormation stack and its code artifacts.
 pub async fn destroy(c: &Clients, stack: &Stack, stage: &str, project: &Path, progress: bool) -> Result<String, EngineError> {
-    let sink: Box<dyn Progress> = if progress { Box::new(crate::progress::Plain::new(false)) } else { Box::new(crate::progress::Silent) };
-    destroy_with(&AwsTarget::new(c.clone(), project), stack, stage, sink.as_ref()).await
+    destroy_with(&AwsTarget::new(c.clone(), project), stack, stage, crate::progress::lines_if(progress).as_ref()).await
 }
 
 pub async fn destroy_with(target: &AwsTarget, stack: &Stack, stage: &str, progress: &dyn Progress) -> Result<String, EngineError> {

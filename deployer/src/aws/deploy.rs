@@ -11,7 +11,7 @@ use crate::engine::state::State;
 use crate::engine::target::Target;
 use crate::engine::Mode;
 pub use crate::engine::run::Outcome;
-use crate::progress::{Plain, Progress, Silent};
+use crate::progress::lines_if;
 use crate::stack::Stack;
 
 #[derive(Debug, Clone, Default)]
@@ -23,16 +23,12 @@ pub struct Options {
     pub fail_after: Option<usize>,
 }
 
-fn sink(progress: bool) -> Box<dyn Progress> {
-    if progress { Box::new(Plain::new(false)) } else { Box::new(Silent) }
-}
-
 /// Plan (and unless `dry_run`, apply) `stack` to `stage`.
 pub async fn deploy(clients: &Clients, stack: &Stack, stage: &str, artifacts: &[Artifact], project: &Path, opts: &Options) -> Result<Outcome, EngineError> {
     let target = AwsTarget::new(clients.clone(), project);
     let store = target.store(stack, stage);
     let engine_opts = crate::engine::Options { dry_run: opts.dry_run, fail_after: opts.fail_after };
-    crate::engine::run(&target, &store, &stack.name, stage, Mode::Deploy { stack, artifacts }, &engine_opts, sink(opts.progress).as_ref()).await
+    crate::engine::run(&target, &store, &stack.name, stage, Mode::Deploy { stack, artifacts }, &engine_opts, lines_if(opts.progress).as_ref()).await
 }
 
 /// Delete every recorded resource of the stage, then its state.
@@ -40,7 +36,7 @@ pub async fn destroy(clients: &Clients, stack: &Stack, stage: &str, project: &Pa
     let target = AwsTarget::new(clients.clone(), project);
     let store = target.store(stack, stage);
     let engine_opts = crate::engine::Options { dry_run: opts.dry_run, fail_after: opts.fail_after };
-    crate::engine::run(&target, &store, &stack.name, stage, Mode::Destroy, &engine_opts, sink(opts.progress).as_ref()).await
+    crate::engine::run(&target, &store, &stack.name, stage, Mode::Destroy, &engine_opts, lines_if(opts.progress).as_ref()).await
 }
 
 /// The physical name of a function of a deployed stage.

@@ -106,6 +106,5 @@ pub async fn destroy_discovered(target: &AwsTarget, store: &Store, stack: &str, 
 /// `destroy_discovered` with nothing persisted (no project, no lock).
 pub async fn destroy_by_tags(c: &Clients, stack: &str, stage: &str, progress: bool) -> Result<usize, EngineError> {
     let target = AwsTarget::new(c.clone(), ".");
-    let sink: Box<dyn Progress> = if progress { Box::new(crate::progress::Plain::new(false)) } else { Box::new(crate::progress::Silent) };
-    destroy_discovered(&target, &Store::memory("aws"), stack, stage, sink.as_ref()).await
+    destroy_discovered(&target, &Store::memory("aws"), stack, stage, crate::progress::lines_if(progress).as_ref()).await
 }

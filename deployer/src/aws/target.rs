@@ -5,11 +5,7 @@
 use std::path::PathBuf;
 
 use super::client::Clients;
-use crate::engine::error::EngineError;
 use crate::engine::run::Run;
-use crate::engine::state::State;
-use crate::engine::target::Target;
-use crate::stack::Stack;
 
 /// Concurrent API Gateway steps: its control plane allows only a few requests
 /// per second per account (retries handle the rest).
@@ -22,7 +18,7 @@ pub struct AwsTarget {
     pub(super) apigateway_slots: tokio::sync::Semaphore,
 }
 
-pub use crate::naming::tags;
+use crate::naming::tags;
 
 impl AwsTarget {
     pub fn new(clients: Clients, project: impl Into<PathBuf>) -> AwsTarget {
@@ -31,10 +27,5 @@ impl AwsTarget {
 
     pub(super) fn tags(&self, run: &Run<'_>) -> Vec<(String, String)> {
         tags(&run.desired.stack, &run.ctx.stage)
-    }
-
-    /// The recorded state of a stage, from its store.
-    pub async fn recorded(&self, stack: &Stack, stage: &str) -> Result<Option<State>, EngineError> {
-        self.store(stack, stage).load(&stack.name, stage).await
     }
 }

@@ -259,10 +259,10 @@ fn diagnostics(log: &str) -> String {
 
 /// The nested cargo runs as if typed in a shell. Under `cargo run`, stackctl's
 /// environment carries what cargo sets for running a package (its `CARGO_PKG_*`
-/// and manifest variables, the jobserver, a library path with the target
-/// directory prepended): passed on, they change the nested build's fingerprints,
-/// so the nested build and the next `cargo run` rebuild each other's crates
-/// every time (a no-op deploy took 20 s). Cargo's configuration variables
+/// and manifest variables, the jobserver): passed on, they change the nested
+/// build's fingerprints (ring's build script tracks `CARGO_PKG_NAME` and
+/// `CARGO_MANIFEST_DIR`), so the nested build and the next `cargo run` rebuild
+/// each other's crates every time (a no-op deploy took 20 s). Cargo's configuration variables
 /// (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_BUILD_*`, …) are kept.
 fn isolate(cmd: &mut Command) {
     const SET_FOR_A_RUN: &[&str] = &[
@@ -283,21 +283,6 @@ fn isolate(cmd: &mut Command) {
         let Some(key) = key.to_str() else { continue };
         if key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_") || SET_FOR_A_RUN.contains(&key) {
             cmd.env_remove(key);
-        }
-    }
-    // `cargo run` prepends the target directory's library folders to the
-    // dynamic library path; the caller's own value (if any) is what follows.
-    if std::env::var_os("CARGO").is_some()
-        && let Some(path) = std::env::var_os("LD_LIBRARY_PATH")
-    {
-        let kept: Vec<PathBuf> = std::env::split_paths(&path).filter(|p| !p.components().any(|c| c.as_os_str() == "target") && !p.to_string_lossy().contains("/.rustup/toolchains/")).collect();
-        match std::env::join_paths(&kept) {
-            Ok(v) if !kept.is_empty() => {
-                cmd.env("LD_LIBRARY_PATH", v);
-            }
-            _ => {
-                cmd.env_remove("LD_LIBRARY_PATH");
-            }
         }
     }
 }

@@ -10,10 +10,7 @@ use crate::engine::{Mode, Options};
 
 /// Build (for Lambda, or this machine for the local cloud), plan, apply, report.
 pub async fn run(ctx: &Context, on: &OnTarget, build: &BuildArgs, dry_run: bool) -> Result<(), Failure> {
-    // Credentials first: a release build takes minutes, a missing credential a second.
-    for (_, target) in &on.stacks {
-        target.account().await?;
-    }
+    on.check_credentials().await?;
     let stacks: Vec<_> = on.stacks.iter().map(|(s, _)| s).collect();
     let artifacts = build_with(ctx, &stacks, build, on.local())?;
     let progress = ctx.progress();
@@ -69,15 +66,12 @@ pub async fn cloudformation(ctx: &Context, on: &OnTarget, build: &BuildArgs, dry
     if on.local() {
         return Err(Failure::User("the local cloud has no CloudFormation\n  hint: drop `--engine cloudformation`, or use `--target aws`".into()));
     }
-    for (_, target) in &on.stacks {
-        target.account().await?;
-    }
+    on.check_credentials().await?;
     let stacks: Vec<_> = on.stacks.iter().map(|(s, _)| s).collect();
     let artifacts = build_with(ctx, &stacks, build, false)?;
     let progress = ctx.progress();
     for (stack, _) in &on.stacks {
-        let clients = crate::aws::client::Clients::from_env(stack.region.as_deref()).await;
-        let target = crate::aws::target::AwsTarget::new(clients, &ctx.project);
+        let target = on.aws(stack)?;
         let opts = crate::aws::cloudformation::CfnOptions { dry_run, progress: false, only_types: None };
         let outcome = crate::aws::cloudformation::deploy_with(&target, stack, &on.stage, &artifacts, &opts, progress.as_ref()).await?;
         if ctx.json() {

@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context, on: &OnTarget, discover: bool, yes: bool, cloudf
     for (stack, target) in &on.stacks {
         let store = target.store(stack, &on.stage);
         let deleted = if cloudformation || discover {
-            let aws = crate::aws::target::AwsTarget::new(crate::aws::client::Clients::from_env(stack.region.as_deref()).await, &ctx.project);
+            let aws = on.aws(stack)?;
             if cloudformation {
                 crate::aws::cloudformation::destroy_with(&aws, stack, &on.stage, progress.as_ref()).await.map(|_| 1)?
             } else {

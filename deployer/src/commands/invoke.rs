@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, on: &OnTarget, args: Args) -> Result<(), Failure
         return Err(Failure::User("name the function to invoke, e.g. `stackctl invoke paraphrase`".into()));
     };
     let (stack, target) = on.defining(function)?;
-    let state = target.store(stack, &on.stage).load(&stack.name, &on.stage).await?;
+    let state = on.recorded(stack, target.as_ref()).await?;
     let Some((state, name)) = state.and_then(|s| s.function_physical(function).map(|n| (s, n))) else {
         let flag = if on.local() { " --target local" } else { "" };
         return Err(Failure::User(format!(
@@ -64,7 +64,7 @@ async fn invoke_http(on: &OnTarget, method: &str, path: &str, payload: &str) -> 
     let Some((stack, target)) = on.stacks.iter().find(|(s, _)| s.api.as_ref().is_some_and(|a| a.routes.iter().any(|r| route == Some(r.path.as_str())))) else {
         return Err(Failure::User(format!("no selected stack serves `{path}`\n  hint: pick the stack with --stack")));
     };
-    let state = target.store(stack, &on.stage).load(&stack.name, &on.stage).await?;
+    let state = on.recorded(stack, target.as_ref()).await?;
     let Some((state, base)) = state.and_then(|s| s.outputs().get("url").cloned().map(|u| (s, u))) else {
         return Err(Failure::User(format!("no deployed stage `{}` serves `{path}`\n  hint: deploy it, or pick the stack with --stack", on.stage)));
     };

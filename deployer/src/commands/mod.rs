@@ -193,9 +193,37 @@ pub struct OnTarget {
     pub kind: TargetKind,
     pub stage: String,
     pub stacks: Vec<(Stack, Box<dyn Target>)>,
+    /// The AWS clients the targets use, one set per region.
+    clients: Vec<(Option<String>, Clients)>,
+    project: PathBuf,
 }
 
 impl OnTarget {
+    /// The stage's recorded state for one of the stacks.
+    pub async fn recorded(&self, stack: &Stack, target: &dyn Target) -> Result<Option<crate::engine::state::State>, Failure> {
+        Ok(target.store(stack, &self.stage).load(&stack.name, &self.stage).await?)
+    }
+
+    /// Credentials first: a release build takes minutes, a missing credential
+    /// a second (the account is asked once per set of clients).
+    pub async fn check_credentials(&self) -> Result<(), Failure> {
+        for (_, target) in &self.stacks {
+            target.account().await?;
+        }
+        Ok(())
+    }
+
+    /// The AWS target of a stack as its concrete type (CloudFormation and
+    /// discovery are AWS only), on the clients the command already made.
+    pub fn aws(&self, stack: &Stack) -> Result<AwsTarget, Failure> {
+        let (_, clients) = self
+            .clients
+            .iter()
+            .find(|(r, _)| *r == stack.region)
+            .ok_or_else(|| Failure::User("this applies to the aws target only\n  hint: pass `--target aws`".into()))?;
+        Ok(AwsTarget::new(clients.clone(), &self.project))
+    }
+
     /// The stack defining `function`, with a suggestion when none does.
     pub fn defining(&self, function: &str) -> Result<&(Stack, Box<dyn Target>), Failure> {
         self.stacks.iter().find(|(s, _)| s.function(function).is_some()).ok_or_else(|| {
@@ -256,7 +284,7 @@ async fn on_target(ctx: &Context, stacks: &StackArgs, stage: &StageArgs) -> Resu
         let t = target_for(kind, ctx, &s, &stage.stage, Serving::default(), &mut clients).await;
         out.push((s, t));
     }
-    Ok(OnTarget { kind, stage: stage.stage.clone(), stacks: out })
+    Ok(OnTarget { kind, stage: stage.stage.clone(), stacks: out, clients, project: ctx.project.clone() })
 }
 
 /// Build every function: for Lambda, or (`host`) for the local cloud.

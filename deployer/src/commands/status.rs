@@ -7,7 +7,7 @@ use super::{Context, Failure, OnTarget};
 pub async fn run(ctx: &Context, on: &OnTarget) -> Result<(), Failure> {
     let mut reports = Vec::new();
     for (stack, target) in &on.stacks {
-        let recorded = target.store(stack, &on.stage).load(&stack.name, &on.stage).await?;
+        let recorded = on.recorded(stack, target.as_ref()).await?;
         let outputs = recorded.as_ref().map(|r| r.outputs()).unwrap_or_default();
         let about = target.about();
         if ctx.json() {

@@ -56,17 +56,15 @@ pub async fn context(target: &dyn Target, stack: &Stack, stage: &str, recorded: 
 
 /// One run of the pipeline on `target`.
 pub async fn run(target: &dyn Target, store: &Store, stack: &str, stage: &str, mode: Mode<'_>, opts: &Options, progress: &dyn Progress) -> Result<Outcome, EngineError> {
-    let command = if matches!(mode, Mode::Deploy { .. }) { "deploy" } else { "destroy" };
+    let destroy = !matches!(mode, Mode::Deploy { .. });
+    let command = if destroy { "destroy" } else { "deploy" };
     let lock = if opts.dry_run { None } else { store.lock(stack, stage, command).await? };
     let result = run_locked(target, store, stack, stage, mode, opts, progress).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
-    if let Ok(o) = &result
-        && o.plan.steps.iter().all(|s| s.action == plan::Action::Delete)
-        && o.state.resources.is_empty()
-        && !opts.dry_run
-    {
+    // The lock file sits beside the state: its folders go once it is released.
+    if destroy && !opts.dry_run && result.as_ref().is_ok_and(|o| o.state.resources.is_empty()) {
         store.prune();
     }
     result

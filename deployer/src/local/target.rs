@@ -132,7 +132,8 @@ impl Target for LocalTarget {
     }
 
     async fn apply(&self, run: &Run<'_>, node: &Node, _step: &Step) -> Result<Recorded, EngineError> {
-        let port = self.chosen_port().or(self.serving.port).unwrap_or_default();
+        // `prepare` chose it (steps run only after it).
+        let port = self.chosen_port().unwrap_or_default();
         self.files.write(run, node, port).map_err(|e| self.step_error(&node.id, "write", e))
     }
 
@@ -147,13 +148,12 @@ impl Target for LocalTarget {
         if process::running(dir).is_some() {
             return Ok(());
         }
-        let port: u16 = state.resources.get("deployment").and_then(|d| d.outputs.get("port")).and_then(|p| p.parse().ok()).unwrap_or(0);
-        if port == 0 {
+        let Some(port) = recorded_port(state).filter(|p| *p != 0) else {
             return Err(EngineError::Input(format!(
                 "stage `{}` of stack `{}` has no local server port recorded\n  hint: run `stackctl deploy --target local --stage {}`",
                 state.stage, state.stack, state.stage
             )));
-        }
+        };
         eprintln!("starting the local server of stack `{}` stage `{}` again", state.stack, state.stage);
         process::ensure(dir, port, false).map_err(EngineError::Operation)?;
         process::running(dir).map(|_| ()).ok_or_else(|| EngineError::Operation("the local server did not start".into()))
@@ -220,6 +220,11 @@ impl Target for LocalTarget {
     }
 }
 
+/// The port the stage's deployment was recorded with.
+fn recorded_port(state: &State) -> Option<u16> {
+    state.resources.get("deployment").and_then(|d| d.outputs.get("port")).and_then(|p| p.parse().ok())
+}
+
 /// A free loopback port.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -240,7 +245,7 @@ fn choose_port(dir: &Path, recorded: Option<&State>, wanted: Option<u16>, releas
     if let Some(s) = process::running(dir) {
         return Ok(s.port);
     }
-    let previous = recorded.and_then(|r| r.resources.get("deployment")).and_then(|d| d.outputs.get("port")).and_then(|p| p.parse().ok());
+    let previous = recorded.and_then(recorded_port);
     let free = |p: u16| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(if released { 3 } else { 0 });
         loop {

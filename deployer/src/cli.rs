@@ -74,6 +74,12 @@ pub struct StageArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Template {
+    Api,
+    Async,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Engine {
     Sdk,
     Cloudformation,
@@ -87,6 +93,20 @@ pub enum Target {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a new project: a cargo workspace with a function crate (compiles,
+    /// with tests), a commented stack file, `.gitignore` and dev-profile settings.
+    Init {
+        /// Directory of the new project (created if missing; default: here).
+        dir: Option<PathBuf>,
+        /// `api`: one function behind GET /hello and POST /echo. `async`: POST
+        /// /jobs answers at once, a worker does the job, GET /jobs/{id} reads it
+        /// from S3.
+        #[arg(long, value_enum, default_value_t = Template::Api)]
+        template: Template,
+        /// Stack name (default: from the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Check stack files: syntax, types, references, names and AWS limits.
     Validate {
         #[command(flatten)]
@@ -147,6 +167,27 @@ pub enum Command {
         /// Print the tail of the function's log.
         #[arg(long)]
         log: bool,
+    },
+    /// Print what a deployed function logged: CloudWatch Logs on AWS, the local
+    /// cloud's log group locally. Text: one line per event; `-o json`: one JSON
+    /// object per line.
+    Logs {
+        /// Logical function name, e.g. `paraphrase`.
+        function: String,
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+        /// Keep printing new events as they arrive (Ctrl-C stops).
+        #[arg(long, short = 'F')]
+        follow: bool,
+        /// Events from this far back (`30s`, `10m`, `2h`, `1d`) or since this
+        /// time (`2026-11-25T10:00:00Z`).
+        #[arg(long, default_value = "1h", value_name = "WHEN")]
+        since: String,
+        /// Only events whose message contains this text.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
     },
     /// Print the CloudFormation template (YAML) of a stage: the same resources,
     /// names and policies the SDK engine creates.

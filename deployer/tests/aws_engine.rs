@@ -62,6 +62,19 @@ async fn car_search_deploys_exactly_the_tutorials_resources() {
     let bucket = out.state.resources["bucket/results"].physical_id.clone();
     assert_eq!(objects["Resource"], serde_json::json!([format!("arn:aws:s3:::{bucket}/results/*")]));
 
+    // Logs: the role writes streams of its own group only, and cannot create
+    // groups (the deploy made them, with a retention and the stage's tags).
+    let logs = policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "OwnLogStreams").unwrap();
+    assert_eq!(logs["Action"], serde_json::json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+    assert_eq!(logs["Resource"], serde_json::json!(["arn:aws:logs:eu-central-1:123456789012:log-group:/aws/lambda/car-search-production-search-worker:log-stream:*"]));
+    assert!(!policy.to_string().contains("logs:CreateLogGroup"), "{policy}");
+    let groups = c.logs.describe_log_groups().log_group_name_prefix("/aws/lambda/car-search-production-").send().await.unwrap();
+    let retention: Vec<(&str, Option<i32>)> = groups.log_groups().iter().map(|g| (g.log_group_name().unwrap(), g.retention_in_days())).collect();
+    assert_eq!(retention, [("/aws/lambda/car-search-production-search-start", Some(14)), ("/aws/lambda/car-search-production-search-worker", Some(14))]);
+    let arn = "arn:aws:logs:eu-central-1:123456789012:log-group:/aws/lambda/car-search-production-search-worker";
+    let tags = c.logs.list_tags_for_resource().resource_arn(arn).send().await.unwrap();
+    assert_eq!(tags.tags().unwrap().get("stackctl:stage").map(String::as_str), Some("production"));
+
     // Bucket: lifecycle, public access block, encryption, tags.
     let lc = c.s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
     let rule = &lc.rules()[0];
@@ -188,7 +201,7 @@ async fn an_interrupted_deploy_converges_when_run_again() {
         let recorded = stackctl::engine::state::load(&stackctl::engine::state::path(e.project.path(), "car-search", &stage), "car-search", &stage, "aws").unwrap().unwrap();
         assert!(recorded.resources.len() >= n, "cut after {n}: {} recorded", recorded.resources.len());
         let done = deploy::deploy(&e.clients, &stack, &stage, &arts, e.project.path(), &Options::default()).await.unwrap();
-        assert_eq!(done.state.resources.len(), 14, "cut after {n}");
+        assert_eq!(done.state.resources.len(), 16, "cut after {n}");
         let again = deploy::deploy(&e.clients, &stack, &stage, &arts, e.project.path(), &Options::default()).await.unwrap();
         assert!(again.plan.is_empty(), "cut after {n}: {}", stackctl::engine::plan::render(&again.plan));
         // Exactly one API of that name: nothing was created twice.
@@ -224,12 +237,13 @@ async fn destroy_discover_finds_the_stage_by_tags_without_state() {
     let kinds: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "function").count(), 2, "{found:?}");
     assert_eq!(kinds.iter().filter(|k| **k == "role").count(), 2, "{found:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "log_group").count(), 2, "{found:?}");
     assert!(kinds.contains(&"bucket") && kinds.contains(&"rest_api"), "{found:?}");
     let deleted = stackctl::aws::discover::destroy_by_tags(&e.clients, "car-search", "production", false).await.unwrap();
-    assert_eq!(deleted, 6);
+    assert_eq!(deleted, 8);
     nothing_of_stage_remains(&e.clients, "production").await;
     // The other stage is untouched.
-    assert_eq!(stackctl::aws::discover::find(&e.clients, "car-search", "staging").await.unwrap().len(), 6);
+    assert_eq!(stackctl::aws::discover::find(&e.clients, "car-search", "staging").await.unwrap().len(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,4 +353,42 @@ async fn a_hand_edited_policy_or_memory_is_drift_and_is_repaired() {
     let cfg = e.clients.lambda.get_function_configuration().function_name("car-search-production-search-worker").send().await.unwrap();
     assert_eq!(cfg.memory_size(), Some(256));
     assert!(deploy(&e, &s, "production", "v1").await.plan.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_groups_are_adopted_kept_at_their_retention_and_destroyed() {
+    let e = env().await;
+    let c = &e.clients;
+    // A stage deployed before log groups were managed: Lambda made the group
+    // implicitly, with no retention and no tags.
+    c.logs.create_log_group().log_group_name("/aws/lambda/paraphrase-production-paraphrase").send().await.unwrap();
+    let s = load("paraphrase", "production");
+    let out = deploy(&e, &s, "production", "v1").await;
+    assert!(out.plan.changes().any(|s| s.id == "log_group/paraphrase" && s.action == Action::Create));
+    let group = |name: &'static str| async move {
+        let out = c.logs.describe_log_groups().log_group_name_prefix(name).send().await.unwrap();
+        out.log_groups().iter().find(|g| g.log_group_name() == Some(name)).cloned()
+    };
+    let g = group("/aws/lambda/paraphrase-production-paraphrase").await.expect("adopted");
+    assert_eq!(g.retention_in_days(), Some(14));
+    let tags = c.logs.list_tags_for_resource().resource_arn("arn:aws:logs:eu-central-1:123456789012:log-group:/aws/lambda/paraphrase-production-paraphrase").send().await.unwrap();
+    assert_eq!(tags.tags().unwrap().get("stackctl:stack").map(String::as_str), Some("paraphrase"));
+
+    // A retention changed by hand is drift, set back by the next deploy.
+    c.logs.put_retention_policy().log_group_name("/aws/lambda/paraphrase-production-paraphrase").retention_in_days(3653).send().await.unwrap();
+    let out = deploy(&e, &s, "production", "v1").await;
+    let changes: Vec<(&str, &str)> = out.plan.changes().map(|s| (s.id.as_str(), s.reason.as_str())).collect();
+    assert_eq!(changes, [("log_group/paraphrase", "changed outside stackctl (its retention is 3653 days, not 14)")]);
+    assert_eq!(group("/aws/lambda/paraphrase-production-paraphrase").await.unwrap().retention_in_days(), Some(14));
+
+    // Deleted by hand: made again.
+    c.logs.delete_log_group().log_group_name("/aws/lambda/paraphrase-production-paraphrase").send().await.unwrap();
+    let out = deploy(&e, &s, "production", "v1").await;
+    assert_eq!(out.plan.changes().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["log_group/paraphrase"]);
+    assert!(group("/aws/lambda/paraphrase-production-paraphrase").await.is_some());
+
+    // Destroy removes it.
+    deploy::destroy(&e.clients, &s, "production", e.project.path(), &Options::default()).await.unwrap();
+    assert!(group("/aws/lambda/paraphrase-production-paraphrase").await.is_none());
+    nothing_of_stage_remains(c, "production").await;
 }

@@ -56,12 +56,12 @@ fn applied(d: &Desired, plan: &Plan, before: Option<&State>) -> State {
             _ => {
                 let n = d.get(&step.id).unwrap();
                 let physical = match &n.spec {
-                    Spec::Role { name, .. } | Spec::Bucket { name, .. } | Spec::Function { name, .. } => name.clone(),
+                    Spec::Role { name, .. } | Spec::Bucket { name, .. } | Spec::Function { name, .. } | Spec::LogGroup { name, .. } => name.clone(),
                     _ => format!("id-{}", step.id),
                 };
                 s.resources.insert(
                     step.id.clone(),
-                    Recorded { kind: step.kind.into(), physical_id: physical, arn: None, hash: n.hash.clone(), depends_on: n.depends_on.clone(), outputs: BTreeMap::new() },
+                    Recorded { kind: step.kind, physical_id: physical, arn: None, hash: n.hash.clone(), depends_on: n.depends_on.clone(), outputs: BTreeMap::new() },
                 );
             }
         }

@@ -26,7 +26,7 @@ fn handler(package: &str) -> PathBuf {
 fn spec(exe: PathBuf, timeout: Duration) -> FunctionSpec {
     let mut environment = BTreeMap::new();
     environment.insert("RUST_LOG".into(), "off".into());
-    FunctionSpec { name: "paraphrase-local".into(), executable: exe, memory: 128, timeout, environment, event_retry_delays: None }
+    FunctionSpec { name: "paraphrase-local".into(), executable: exe, memory: 128, timeout, environment, event_retry_delays: None, log: None }
 }
 
 fn event() -> Vec<u8> {

@@ -87,7 +87,8 @@ fn b64url_decode(s: &str) -> Option<String> {
 /// `buckets/{data}/results/`, or s3s-fs's bookkeeping file for such an object.
 fn in_grant(path: &Path, data: &str) -> bool {
     let p = path.to_string_lossy();
-    if p.starts_with(&format!("buckets/{data}/results/")) || p == format!("buckets/{data}/results") || p == "server.log" {
+    // Its grant, the server's log, and its own log group (what it printed).
+    if p.starts_with(&format!("buckets/{data}/results/")) || p == format!("buckets/{data}/results") || p == "server.log" || p == "logs/hostile-attack-tenant/events.jsonl" {
         return true;
     }
     let Some(name) = p.strip_prefix("buckets/.bucket-") else { return false };
@@ -130,7 +131,7 @@ fn a_hostile_function_is_refused_everywhere_and_changes_nothing_outside_its_gran
         let status = a["status"].as_u64().unwrap();
         assert!((400..500).contains(&status), "not refused with a 4xx: {a:#}");
         let body = a["body"].as_str().unwrap();
-        assert!(!body.contains(&server["pid"].to_string()) && !body.contains(stage.to_str().unwrap()) && !body.contains(&server["token"].as_str().unwrap()), "discloses the server: {a:#}");
+        assert!(!body.contains(&server["pid"].to_string()) && !body.contains(stage.to_str().unwrap()) && !body.contains(server["token"].as_str().unwrap()), "discloses the server: {a:#}");
     }
     // Each was refused for what it tried, not for a signing mistake of the fixture.
     for a in attacks.iter().filter(|a| !a["attack"].as_str().unwrap().contains("forged") && !a["attack"].as_str().unwrap().contains("Signature=")) {

@@ -11,6 +11,7 @@ pub struct Clients {
     pub apigateway: aws_sdk_apigateway::Client,
     pub sts: aws_sdk_sts::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
     /// The emulator endpoint, when not real AWS.
     pub endpoint: Option<String>,
@@ -61,6 +62,7 @@ impl Clients {
             apigateway: aws_sdk_apigateway::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
             region: config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
             endpoint: config.endpoint_url().map(str::to_owned),
             account: Default::default(),

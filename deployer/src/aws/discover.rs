@@ -71,12 +71,33 @@ pub async fn find(c: &Clients, stack: &str, stage: &str) -> Result<Vec<(Kind, St
             found.push((Kind::Role, r.role_name().to_owned()));
         }
     }
+    let groups_prefix = crate::engine::desired::log_group_name(&prefix);
+    let mut token: Option<String> = None;
+    loop {
+        let page = retrying(|| async {
+            c.logs.describe_log_groups().log_group_name_prefix(&groups_prefix).set_next_token(token.clone()).send().await.map_err(|e| AwsError::from_sdk("discover", "logs:DescribeLogGroups", e))
+        })
+        .await?;
+        for g in page.log_groups() {
+            let (Some(name), Some(arn)) = (g.log_group_name(), g.arn()) else { continue };
+            // DescribeLogGroups gives the ARN with a `:*` suffix; tags want it without.
+            let arn = arn.trim_end_matches(":*");
+            let tags = retrying(|| async { c.logs.list_tags_for_resource().resource_arn(arn).send().await.map_err(|e| AwsError::from_sdk(name, "logs:ListTagsForResource", e)) }).await?;
+            if ours(tags.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()).unwrap_or_default(), stack, stage) {
+                found.push((Kind::LogGroup, name.to_owned()));
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
     Ok(found)
 }
 
 /// A state of the stage rebuilt from what `find` finds: the API depends on
-/// the functions, which depend on the roles and buckets, so a destroy deletes
-/// them in that order.
+/// the functions, which depend on the roles, buckets and log groups, so a
+/// destroy deletes them in that order.
 pub fn state_from(found: &[(Kind, String)], stack: &str, stage: &str, region: &str) -> State {
     let mut st = State::empty(stack, stage, "aws");
     st.region = Some(region.to_owned());
@@ -85,8 +106,8 @@ pub fn state_from(found: &[(Kind, String)], stack: &str, stage: &str, region: &s
     for ((kind, name), id) in found.iter().zip(&ids) {
         let depends_on = match kind {
             Kind::RestApi => of(&[Kind::Function]),
-            Kind::Function => of(&[Kind::Role, Kind::Bucket]),
-            Kind::Role | Kind::Bucket | Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::Deployment | Kind::CloudformationStack => Vec::new(),
+            Kind::Function => of(&[Kind::Role, Kind::Bucket, Kind::LogGroup]),
+            Kind::Role | Kind::Bucket | Kind::LogGroup | Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::Deployment | Kind::CloudformationStack => Vec::new(),
         };
         st.resources.insert(id.clone(), Recorded { kind: *kind, physical_id: name.clone(), arn: None, hash: String::new(), depends_on, outputs: BTreeMap::new() });
     }

@@ -13,7 +13,7 @@ use crate::engine::plan::{Action, Live, Step};
 use crate::engine::run::Run;
 use crate::engine::state::{self, Recorded, State};
 use crate::engine::store::Store;
-use crate::engine::target::{Invoked, StageRef, Target};
+use crate::engine::target::{Invoked, LogEvent, LogQuery, StageRef, Target};
 use crate::stack::model::StateBackend;
 use crate::stack::Stack;
 
@@ -51,6 +51,7 @@ impl Target for AwsTarget {
                 Kind::Bucket => self.observe_bucket(id, r).await,
                 Kind::Function => self.observe_function(id, r).await,
                 Kind::RestApi => self.observe_rest_api(id, r).await,
+                Kind::LogGroup => self.observe_log_group(id, r).await,
                 // Inside the API, or in a function's policy: they go with it (below).
                 Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::Deployment | Kind::CloudformationStack => Ok(None),
             };
@@ -71,7 +72,7 @@ impl Target for AwsTarget {
             let gone = match r.kind {
                 Kind::ApiResource | Kind::Method | Kind::GatewayResponses | Kind::Deployment => api_missing,
                 Kind::Permission => api_missing || r.depends_on.iter().any(|d| missing.contains(d) && recorded.resources.get(d).is_some_and(|f| f.kind == Kind::Function)),
-                Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::CloudformationStack => false,
+                Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::LogGroup | Kind::CloudformationStack => false,
             };
             if gone {
                 live.insert(id.clone(), Live::Missing);
@@ -86,11 +87,12 @@ impl Target for AwsTarget {
             Kind::RestApi | Kind::ApiResource | Kind::Method | Kind::GatewayResponses | Kind::Deployment => {
                 Some(self.apigateway_slots.acquire().await.map_err(|e| EngineError::Operation(e.to_string()))?)
             }
-            Kind::Role | Kind::Bucket | Kind::Function | Kind::Permission | Kind::CloudformationStack => None,
+            Kind::Role | Kind::Bucket | Kind::Function | Kind::Permission | Kind::LogGroup | Kind::CloudformationStack => None,
         };
         match node.spec.kind() {
             Kind::Role => self.apply_role(run, node, update).await,
             Kind::Bucket => self.apply_bucket(run, node, update).await,
+            Kind::LogGroup => self.apply_log_group(run, node, update).await,
             Kind::Function => self.apply_function(run, node, step.scope.filter(|_| update)).await,
             Kind::Permission => self.apply_permission(run, node, update).await,
             Kind::RestApi => self.apply_rest_api(run, node, update).await,
@@ -106,6 +108,7 @@ impl Target for AwsTarget {
         match r.kind {
             Kind::Role => self.delete_role(id, &r.physical_id).await?,
             Kind::Bucket => self.delete_bucket(id, &r.physical_id).await?,
+            Kind::LogGroup => self.delete_log_group(id, &r.physical_id).await?,
             Kind::Function => self.delete_function(id, &r.physical_id).await?,
             Kind::Permission => self.delete_permission(id, r).await?,
             Kind::RestApi => self.delete_rest_api(run, id, &r.physical_id).await?,
@@ -133,6 +136,10 @@ impl Target for AwsTarget {
             function_error: out.function_error().map(str::to_owned),
             log,
         })
+    }
+
+    async fn log_events(&self, function: &str, query: &LogQuery) -> Result<Vec<LogEvent>, EngineError> {
+        Ok(self.log_events(function, query).await?)
     }
 
     async fn finish(&self, at: &StageRef<'_>, outcome: &crate::engine::run::Outcome) -> Result<(), EngineError> {

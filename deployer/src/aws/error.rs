@@ -79,7 +79,7 @@ fn classify(code: &str, message: &str, status: Option<u16>) -> ErrorKind {
         "NoSuchEntity" | "ResourceNotFoundException" | "NotFoundException" | "NoSuchBucket" | "NotFound" | "NoSuchKey"
         | "NoSuchLifecycleConfiguration" => ErrorKind::NotFound,
         "EntityAlreadyExists" | "BucketAlreadyOwnedByYou" | "ResourceConflictException" if message.contains("exist") => ErrorKind::AlreadyExists,
-        "EntityAlreadyExists" | "BucketAlreadyOwnedByYou" => ErrorKind::AlreadyExists,
+        "EntityAlreadyExists" | "BucketAlreadyOwnedByYou" | "ResourceAlreadyExistsException" => ErrorKind::AlreadyExists,
         "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "SlowDown" | "RequestLimitExceeded" => ErrorKind::Throttled,
         "InvalidParameterValueException" if message.contains("cannot be assumed") || message.contains("role defined for the function") => {
             ErrorKind::RoleNotYetAssumable

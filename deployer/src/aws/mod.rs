@@ -1,5 +1,5 @@
 //! The AWS target: the engine's steps as AWS SDK calls, one module per service
-//! (iam, s3, lambda, apigateway), plus what only AWS has: the S3 state backend,
+//! (iam, s3, lambda, apigateway, logs), plus what only AWS has: the S3 state backend,
 //! discovery by tags and the CloudFormation engine.
 
 pub mod apigateway;
@@ -11,6 +11,7 @@ pub mod discover;
 pub mod error;
 pub mod iam;
 pub mod lambda;
+pub mod logs;
 pub mod s3;
 pub mod target;
 

@@ -5,7 +5,9 @@
 
 pub mod deploy;
 pub mod destroy;
+pub mod init;
 pub mod invoke;
+pub mod logs;
 pub mod serve;
 pub mod status;
 pub mod synth;
@@ -96,6 +98,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         .map_err(|e| Failure::Operation(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async move {
         match cli.command {
+            Command::Init { dir, template, name } => init::run(&ctx, dir, template, name),
             Command::Validate { stacks, stage } => validate::validate(&ctx, &stacks, &stage),
             Command::Schema => validate::schema(),
             Command::Build { stacks, build } => validate::build(&ctx, &stacks, &build),
@@ -109,6 +112,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
             Command::Invoke { function, stacks, stage, data, event, http, log } => {
                 invoke::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, invoke::Args { function, data, event, http, log }).await
+            }
+            Command::Logs { function, stacks, stage, follow, since, filter } => {
+                logs::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, logs::Args { function, follow, since, filter }).await
             }
             Command::Destroy { stacks, stage, discover, yes, engine } => {
                 destroy::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, discover, yes, engine == crate::cli::Engine::Cloudformation).await

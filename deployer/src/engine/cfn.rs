@@ -130,9 +130,13 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                         "Code": { "S3Bucket": artifact_bucket(ctx), "S3Key": code_keys.get(&node.id).cloned().unwrap_or_default() },
                         "Tags": tag_list(stack, stage),
                     },
-                    "DependsOn": node.depends_on.iter().filter(|d| d.starts_with("bucket/")).map(|d| logical_id(d)).collect::<Vec<_>>(),
+                    "DependsOn": node.depends_on.iter().filter(|d| d.starts_with("bucket/") || d.starts_with("log_group/")).map(|d| logical_id(d)).collect::<Vec<_>>(),
                 })
             }
+            Spec::LogGroup { name, retention_days } => json!({
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": { "LogGroupName": name, "RetentionInDays": retention_days, "Tags": tag_list(stack, stage) }
+            }),
             Spec::RestApi { name, endpoint } => json!({
                 "Type": "AWS::ApiGateway::RestApi",
                 "Properties": { "Name": name, "EndpointConfiguration": { "Types": [endpoint] }, "Tags": tag_list(stack, stage) }

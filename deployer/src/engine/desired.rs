@@ -32,6 +32,8 @@ pub type NodeId = String;
 pub enum Spec {
     Role { name: String, path: String, trust: Value, policy_name: String, policy: Value },
     Bucket { name: String, lifecycle: Vec<LifecycleRule> },
+    /// `/aws/lambda/{function}`: where Lambda writes the function's logs.
+    LogGroup { name: String, retention_days: u32 },
     Function {
         name: String,
         role: NodeId,
@@ -140,6 +142,7 @@ impl Spec {
         match self {
             Spec::Role { .. } => Kind::Role,
             Spec::Bucket { .. } => Kind::Bucket,
+            Spec::LogGroup { .. } => Kind::LogGroup,
             Spec::Function { .. } => Kind::Function,
             Spec::RestApi { .. } => Kind::RestApi,
             Spec::ApiResource { .. } => Kind::ApiResource,
@@ -168,19 +171,25 @@ fn node(id: impl Into<String>, spec: Spec, depends_on: Vec<NodeId>) -> Node {
     Node { id: id.into(), spec, depends_on, hash }
 }
 
-/// The function's log group ARN, the only logs its role may write.
-fn log_group_arn(ctx: &Context, function_name: &str) -> String {
-    format!("arn:aws:logs:{}:{}:log-group:/aws/lambda/{function_name}", ctx.region, ctx.account)
+/// The log group Lambda writes a function's output to.
+pub fn log_group_name(function_name: &str) -> String {
+    format!("/aws/lambda/{function_name}")
 }
 
-/// The least-privilege inline policy of a function's role: its own log group, plus
-/// exactly what the stack grants. Never a `*` action or resource.
+/// The function's log group ARN, the only logs its role may write.
+fn log_group_arn(ctx: &Context, function_name: &str) -> String {
+    format!("arn:aws:logs:{}:{}:log-group:{}", ctx.region, ctx.account, log_group_name(function_name))
+}
+
+/// The least-privilege inline policy of a function's role: streams and events
+/// in its own log group, plus exactly what the stack grants. Never a `*` action
+/// or resource. The deploy creates the group, so the role cannot: a function
+/// still running while its stage is destroyed cannot bring its group back.
 pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
     let f = stack.function(function).expect("validated");
     let physical = naming::function_name(&stack.name, &ctx.stage, function);
     let log_group = log_group_arn(ctx, &physical);
     let mut statements = vec![
-        json!({ "Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"], "Resource": [log_group.clone()] }),
         json!({ "Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [format!("{log_group}:log-stream:*")] }),
     ];
     let targets: Vec<String> = f
@@ -255,7 +264,9 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
         // The role's ARN is known in advance: the function is created alongside
         // its role (Lambda's "cannot be assumed" answer is retried until IAM has
         // it, as after any new role); the stage waits for both.
-        let mut deps = Vec::new();
+        let log_group = format!("log_group/{}", f.name);
+        nodes.push(node(log_group.clone(), Spec::LogGroup { name: log_group_name(&fname(&f.name)), retention_days: f.log_retention_days }, vec![]));
+        let mut deps = vec![log_group];
         for (k, v) in &f.environment {
             let (value, shown) = match v {
                 EnvValue::Literal(s) => (s.clone(), s.clone()),

@@ -17,13 +17,16 @@ pub enum Kind {
     Permission,
     GatewayResponses,
     Deployment,
+    /// A function's CloudWatch Logs group, made by the deploy (with its
+    /// retention) so that destroy removes it.
+    LogGroup,
     /// A stage deployed by the CloudFormation engine: the stack that owns it.
     CloudformationStack,
 }
 
 impl Kind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Role,
         Kind::Bucket,
         Kind::Function,
@@ -33,6 +36,7 @@ impl Kind {
         Kind::Permission,
         Kind::GatewayResponses,
         Kind::Deployment,
+        Kind::LogGroup,
         Kind::CloudformationStack,
     ];
 
@@ -48,6 +52,7 @@ impl Kind {
             Kind::Permission => "permission",
             Kind::GatewayResponses => "gateway_responses",
             Kind::Deployment => "deployment",
+            Kind::LogGroup => "log_group",
             Kind::CloudformationStack => "cloudformation_stack",
         }
     }
@@ -56,7 +61,7 @@ impl Kind {
     pub fn inside_api(self) -> bool {
         match self {
             Kind::ApiResource | Kind::Method | Kind::GatewayResponses | Kind::Deployment => true,
-            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Permission | Kind::CloudformationStack => false,
+            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Permission | Kind::LogGroup | Kind::CloudformationStack => false,
         }
     }
 }

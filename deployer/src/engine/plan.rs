@@ -129,18 +129,18 @@ pub fn round_trips(kind: Kind, action: Action) -> usize {
     match action {
         Action::NoOp => 0,
         Action::Create | Action::Replace => match kind {
-            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Deployment => 2,
+            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Deployment | Kind::LogGroup => 2,
             Kind::Method => 3,
             Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => 1,
         },
         Action::Update => match kind {
             Kind::Function => 2,
             Kind::Method => 3,
-            Kind::Role | Kind::Bucket | Kind::RestApi | Kind::Deployment | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => 1,
+            Kind::Role | Kind::Bucket | Kind::RestApi | Kind::Deployment | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::LogGroup | Kind::CloudformationStack => 1,
         },
         Action::Delete => match kind {
             Kind::Role | Kind::Bucket => 2,
-            Kind::Function | Kind::RestApi | Kind::Deployment | Kind::Method | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => 1,
+            Kind::Function | Kind::RestApi | Kind::Deployment | Kind::Method | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::LogGroup | Kind::CloudformationStack => 1,
         },
     }
 }
@@ -149,7 +149,7 @@ pub fn round_trips(kind: Kind, action: Action) -> usize {
 /// recorded resource under another name is replaced rather than updated.
 fn physical_name(spec: &Spec) -> Option<&str> {
     match spec {
-        Spec::Role { name, .. } | Spec::Bucket { name, .. } | Spec::Function { name, .. } => Some(name),
+        Spec::Role { name, .. } | Spec::Bucket { name, .. } | Spec::Function { name, .. } | Spec::LogGroup { name, .. } => Some(name),
         _ => None,
     }
 }

@@ -52,6 +52,9 @@ pub trait Target: Send + Sync {
     }
     /// Invoke a deployed function (physical name) synchronously.
     async fn invoke(&self, function: &str, payload: Vec<u8>, log: bool) -> Result<Invoked, EngineError>;
+    /// The log events of a deployed function (physical name) matching
+    /// `query`, oldest first; none when it has no log group.
+    async fn log_events(&self, function: &str, query: &LogQuery) -> Result<Vec<LogEvent>, EngineError>;
     /// What the target adds to a stage's report (the local server): a line of
     /// text and its JSON form.
     fn about(&self) -> Option<(String, serde_json::Value)> {
@@ -71,6 +74,25 @@ pub struct Invoked {
     pub function_error: Option<String>,
     /// The tail of the function's log, when asked for.
     pub log: Option<String>,
+}
+
+/// Which log events `stackctl logs` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// Only events at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only events whose message contains this text.
+    pub filter: Option<String>,
+}
+
+/// One line a function wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogEvent {
+    /// Unique within the group (CloudWatch's event id; locally, the line's offset).
+    pub id: String,
+    pub timestamp_ms: i64,
+    pub stream: String,
+    pub message: String,
 }
 
 /// The stage a run works on, as hooks see it.

@@ -35,6 +35,9 @@ pub struct FunctionSpec {
     /// Delays before the two retries of a failed `Event` call; `None`: Lambda's
     /// (see [`event_retry_delays`]).
     pub event_retry_delays: Option<[Duration; 2]>,
+    /// The log group's events file the function's lines are appended to
+    /// (besides the server's log); `None`: it has no log group.
+    pub log: Option<PathBuf>,
 }
 
 enum Wait {
@@ -209,17 +212,31 @@ impl LocalFunction {
             });
         }
         let mut child = cmd.spawn()?;
-        // The function's output goes to the server's log, one prefixed line at a time.
+        // The function's output goes to the server's log, one prefixed line at a
+        // time, and to its log group (one stream per process, as on Lambda).
+        let stream_name = super::logs::stream_name();
         for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|s| Box::new(s) as _)]
             .into_iter()
             .flatten()
         {
             let name = self.spec.name.clone();
+            let mut group = self.spec.log.as_ref().and_then(|path| match super::logs::Appender::open(path, stream_name.clone()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    eprintln!("[{name}] cannot open the log group's file {}: {e}", path.display());
+                    None
+                }
+            });
             tokio::spawn(async move {
                 use tokio::io::AsyncBufReadExt;
                 let mut lines = tokio::io::BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     eprintln!("[{name}] {line}");
+                    if let Some(g) = &mut group
+                        && g.line(&line).is_err()
+                    {
+                        group = None;
+                    }
                 }
             });
         }

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod iam;
 pub mod invoke_api;
 pub mod lambda;
+pub mod logs;
 pub mod s3;
 pub mod server;
 pub mod sigv4;

@@ -45,6 +45,11 @@ impl Files {
                 cloud::write_json(&self.dir.join("lifecycle").join(format!("{name}.json")), &LifecycleFile { bucket: name.clone(), rules: lifecycle.clone() }, false)?;
                 Ok(Run::recorded_for(node, name.clone(), Some(format!("arn:aws:s3:::{name}")), BTreeMap::new()))
             }
+            Spec::LogGroup { name, retention_days } => {
+                super::logs::write_group(&self.dir, &super::logs::GroupFile { name: name.clone(), retention_days: *retention_days })?;
+                let arn = format!("arn:aws:logs:{region}:{account}:log-group:{name}");
+                Ok(Run::recorded_for(node, name.clone(), Some(arn), [("retention_days".to_string(), retention_days.to_string())].into()))
+            }
             Spec::Function { name, role, memory, timeout, environment, code_sha256, zip, .. } => {
                 let fdir = self.dir.join("functions").join(name);
                 std::fs::create_dir_all(&fdir)?;
@@ -131,6 +136,7 @@ impl Files {
                 remove_file(&self.dir.join("lifecycle").join(format!("{}.json", r.physical_id)))
             }
             Kind::Function => remove_dir(&self.dir.join("functions").join(&r.physical_id)),
+            Kind::LogGroup => remove_dir(&super::logs::group_dir(&self.dir, &r.physical_id)),
             Kind::RestApi => remove_dir(&api),
             // A resource exists only through its methods' paths.
             Kind::ApiResource => Ok(()),
@@ -156,6 +162,11 @@ impl Files {
                 },
                 Kind::Bucket => present(dir.join("buckets").join(&r.physical_id).is_dir()),
                 Kind::Function => self.observe_function(r),
+                Kind::LogGroup => match super::logs::read_group(dir, &r.physical_id) {
+                    Err(_) => Live::Missing,
+                    Ok(g) if r.outputs.get("retention_days").is_some_and(|d| *d != g.retention_days.to_string()) => Live::Drifted(format!("its retention is {} days", g.retention_days)),
+                    Ok(_) => Live::Present,
+                },
                 Kind::RestApi => present(cloud::read_json::<ApiFile>(&dir.join("api").join("api.json")).is_ok_and(|a| a.id == r.physical_id)),
                 Kind::ApiResource => present(cloud::read_json::<ApiFile>(&dir.join("api").join("api.json")).is_ok()),
                 Kind::Method => present(dir.join("api").join("methods").join(cloud::file_name(id)).is_file()),

@@ -16,7 +16,7 @@ use crate::engine::plan::{Live, Step};
 use crate::engine::run::{Outcome, Run};
 use crate::engine::state::{Recorded, State};
 use crate::engine::store::Store;
-use crate::engine::target::{Invoked, StageRef, Target};
+use crate::engine::target::{Invoked, LogEvent, LogQuery, StageRef, Target};
 use crate::stack::Stack;
 
 /// How the stage's server is run.
@@ -121,7 +121,7 @@ impl Target for LocalTarget {
             for (id, r) in &recorded.resources {
                 let moved = match r.kind {
                     Kind::Deployment => r.outputs.get("port").is_some_and(|p| *p != port.to_string()),
-                    Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => false,
+                    Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::LogGroup | Kind::CloudformationStack => false,
                 };
                 if moved && live.get(id) == Some(&Live::Present) {
                     live.insert(id.clone(), Live::Outdated(format!("the local API moves to port {port}")));
@@ -181,6 +181,10 @@ impl Target for LocalTarget {
             lines[lines.len().saturating_sub(20)..].join("\n")
         });
         Ok(Invoked { body, function_error, log })
+    }
+
+    async fn log_events(&self, function: &str, query: &LogQuery) -> Result<Vec<LogEvent>, EngineError> {
+        super::logs::read(&self.files.dir, function, query).map_err(|e| EngineError::Operation(format!("log group of {function}: cannot read it: {e}")))
     }
 
     fn about(&self) -> Option<(String, serde_json::Value)> {

@@ -73,6 +73,8 @@ pub struct Function {
     pub binary: String,
     pub memory: u32,
     pub timeout: u32,
+    /// Days CloudWatch Logs keeps the function's logs.
+    pub log_retention_days: u32,
     pub architecture: Architecture,
     pub environment: BTreeMap<String, EnvValue>,
     pub permissions: Permissions,

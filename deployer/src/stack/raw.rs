@@ -106,6 +106,12 @@ pub struct StackFile {
     /// Lambda functions, by logical name.
     #[serde(default)]
     pub functions: Entries<Function>,
+    /// Days CloudWatch Logs keeps the functions' logs, unless a function says
+    /// otherwise (default 14; one of CloudWatch's values: 1, 3, 5, 7, 14, 30, 60,
+    /// 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub log_retention_days: Option<Spanned<u32>>,
     /// The REST API (API Gateway v1) in front of the functions.
     #[serde(default)]
     pub api: Option<Api>,
@@ -178,6 +184,12 @@ pub struct Function {
     /// Instruction set: x86_64 (default) or arm64.
     #[serde(default)]
     pub architecture: Option<Architecture>,
+    /// Days CloudWatch Logs keeps this function's logs (default: the stack's
+    /// `log_retention_days`, else 14). The log group is created by the deploy
+    /// and removed by `destroy`.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub log_retention_days: Option<Spanned<u32>>,
     /// Environment variables: a literal string, or a reference
     /// (`{ function: NAME }`, `{ bucket: NAME }`, `{ parameter: NAME }`).
     #[serde(default)]

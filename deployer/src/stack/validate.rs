@@ -24,6 +24,28 @@ const RESERVED_ENV: &[&str] = &[
 /// Lambda's limit on the total size of a function's environment.
 pub const ENV_TOTAL_MAX: usize = 4096;
 
+/// Days CloudWatch Logs keeps a function's logs when the stack does not say.
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 14;
+
+/// The retention periods CloudWatch Logs accepts (`PutRetentionPolicy`).
+pub const LOG_RETENTION_DAYS: &[u32] = &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/// A `log_retention_days:` value, checked against CloudWatch's list.
+fn retention(c: &mut Checker<'_>, days: &serde_saphyr::Spanned<u32>, whose: &str) -> u32 {
+    if !LOG_RETENTION_DAYS.contains(&days.value) {
+        let below = LOG_RETENTION_DAYS.iter().rev().find(|d| **d < days.value);
+        let above = LOG_RETENTION_DAYS.iter().find(|d| **d > days.value);
+        let nearest: Vec<String> = below.into_iter().chain(above).map(|d| d.to_string()).collect();
+        c.at_loc(
+            days.referenced.line(),
+            days.referenced.column(),
+            format!("log retention of {whose} is {} days; CloudWatch Logs keeps logs for one of {}", days.value, LOG_RETENTION_DAYS.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            format!("set `log_retention_days:` to {}", nearest.join(" or ")),
+        );
+    }
+    days.value
+}
+
 struct Checker<'a> {
     file: &'a Path,
     src: &'a str,
@@ -126,6 +148,7 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
     let bucket_names: Vec<&str> = raw.buckets.keys().collect();
     let parameter_names: Vec<&str> = raw.parameters.keys().collect();
 
+    let stack_retention = raw.log_retention_days.as_ref().map(|d| retention(&mut c, d, "the stack")).unwrap_or(DEFAULT_LOG_RETENTION_DAYS);
     let mut functions = Vec::new();
     for (name, f) in raw.functions.iter() {
         let fname = &name.value;
@@ -146,6 +169,7 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
         if !(1..=900).contains(&timeout.0) {
             c.at_loc(timeout.1.line(), timeout.1.column(), format!("timeout of function `{fname}` is {} s; Lambda allows 1 to 900", timeout.0), "set `timeout:` between 1 and 900 seconds");
         }
+        let log_retention_days = f.log_retention_days.as_ref().map(|d| retention(&mut c, d, &format!("function `{fname}`"))).unwrap_or(stack_retention);
 
         let mut environment = BTreeMap::new();
         let mut env_size = 0;
@@ -220,6 +244,7 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
             package,
             memory: memory.0,
             timeout: timeout.0,
+            log_retention_days,
             architecture: f.architecture.unwrap_or(raw::Architecture::X86_64),
             environment,
             permissions,

@@ -39,7 +39,9 @@ impl Moto {
         http(&format!("{}/moto-api/recorder/start-recording", self.url), "POST").unwrap();
     }
 
-    /// Every request since `start_recording`, as (method, url, body).
+    /// Every request since `start_recording`, as (method, url, body); the
+    /// JSON protocol's action (`X-Amz-Target: Logs_20140328.DescribeLogGroups`)
+    /// is added to the url as `?Action=DescribeLogGroups`.
     pub fn recording(&self) -> Vec<(String, String, String)> {
         http(&format!("{}/moto-api/recorder/stop-recording", self.url), "POST").unwrap();
         let text = http(&format!("{}/moto-api/recorder/download-recording", self.url), "GET").unwrap();
@@ -54,13 +56,19 @@ impl Moto {
                 } else {
                     raw.to_owned()
                 };
-                (v["method"].as_str().unwrap_or_default().to_owned(), v["url"].as_str().unwrap_or_default().to_owned(), body)
+                let mut url = v["url"].as_str().unwrap_or_default().to_owned();
+                let target = v["headers"].as_object().and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))).and_then(|(_, t)| t.as_str());
+                if let Some(action) = target.and_then(|t| t.rsplit('.').next()) {
+                    url.push_str(if url.contains('?') { "&Action=" } else { "?Action=" });
+                    url.push_str(action);
+                }
+                (v["method"].as_str().unwrap_or_default().to_owned(), url, body)
             })
             .collect()
     }
 
     /// Requests that change something: REST calls other than GET/HEAD, and
-    /// query-protocol actions other than Get*/List*/Describe*.
+    /// query- or JSON-protocol actions other than Get*/List*/Describe*/Filter*.
     pub fn mutating(&self) -> Vec<String> {
         self.recording()
             .into_iter()
@@ -69,7 +77,7 @@ impl Moto {
                     .iter()
                     .find_map(|s| s.split(['?', '&']).find_map(|kv| kv.strip_prefix("Action=")).map(str::to_owned));
                 match action {
-                    Some(a) => !(a.starts_with("Get") || a.starts_with("List") || a.starts_with("Describe")),
+                    Some(a) => !(a.starts_with("Get") || a.starts_with("List") || a.starts_with("Describe") || a.starts_with("Filter")),
                     None => !matches!(method.as_str(), "GET" | "HEAD"),
                 }
             })

@@ -104,12 +104,16 @@ fn next(rng: &Mutex<u64>) -> f64 {
 #[derive(Clone, Copy, PartialEq)]
 enum Protocol {
     Query,
+    /// awsJson1.1 (CloudWatch Logs): the action in `X-Amz-Target`.
+    Json,
     RestJson,
     S3,
 }
 
-fn protocol(path: &str, body: &[u8]) -> Protocol {
-    if body.starts_with(b"Action=") || String::from_utf8_lossy(body).contains("&Action=") {
+fn protocol(path: &str, body: &[u8], target: Option<&str>) -> Protocol {
+    if target.is_some() {
+        Protocol::Json
+    } else if body.starts_with(b"Action=") || String::from_utf8_lossy(body).contains("&Action=") {
         Protocol::Query
     } else if path.starts_with("/20") || path.starts_with("/restapis") || path.starts_with("/tags") {
         Protocol::RestJson
@@ -119,11 +123,13 @@ fn protocol(path: &str, body: &[u8]) -> Protocol {
 }
 
 /// Whether a request changes something.
-pub fn is_mutating(method: &str, uri: &str, body: &[u8]) -> bool {
+pub fn is_mutating(method: &str, uri: &str, body: &[u8], target: Option<&str>) -> bool {
     let text = String::from_utf8_lossy(body);
-    let action = [uri, text.as_ref()].iter().find_map(|s| s.split(['?', '&']).find_map(|kv| kv.strip_prefix("Action=")).map(str::to_owned));
+    let action = target
+        .and_then(|t| t.rsplit('.').next().map(str::to_owned))
+        .or_else(|| [uri, text.as_ref()].iter().find_map(|s| s.split(['?', '&']).find_map(|kv| kv.strip_prefix("Action=")).map(str::to_owned)));
     match action {
-        Some(a) => !(a.starts_with("Get") || a.starts_with("List") || a.starts_with("Describe")),
+        Some(a) => !(a.starts_with("Get") || a.starts_with("List") || a.starts_with("Describe") || a.starts_with("Filter")),
         None => !matches!(method, "GET" | "HEAD"),
     }
 }
@@ -132,6 +138,8 @@ fn fault(p: Protocol, throttle: bool) -> Response<Full<Bytes>> {
     let (status, kind, body) = match (p, throttle) {
         (Protocol::Query, true) => (400, None, "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"),
         (Protocol::Query, false) => (500, None, "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>injected failure</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"),
+        (Protocol::Json, true) => (400, Some("ThrottlingException"), r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+        (Protocol::Json, false) => (500, Some("ServiceUnavailableException"), r#"{"__type":"ServiceUnavailableException","message":"injected failure"}"#),
         (Protocol::RestJson, true) => (429, Some("TooManyRequestsException"), r#"{"message":"Rate exceeded"}"#),
         (Protocol::RestJson, false) => (500, Some("ServiceException"), r#"{"message":"injected failure"}"#),
         (Protocol::S3, true) => (503, None, "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"),
@@ -139,7 +147,11 @@ fn fault(p: Protocol, throttle: bool) -> Response<Full<Bytes>> {
     };
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let ctype = if p == Protocol::RestJson { "application/json" } else { "text/xml" };
+    let ctype = match p {
+        Protocol::RestJson => "application/json",
+        Protocol::Json => "application/x-amz-json-1.1",
+        Protocol::Query | Protocol::S3 => "text/xml",
+    };
     r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static(ctype));
     if let Some(k) = kind {
         r.headers_mut().insert("x-amzn-errortype", hyper::header::HeaderValue::from_static(k));
@@ -162,12 +174,13 @@ async fn handle(config: Arc<ProxyConfig>, stats: Arc<Stats>, rng: Arc<Mutex<u64>
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let uri = parts.uri.to_string();
+    let target = parts.headers.get("x-amz-target").and_then(|t| t.to_str().ok()).map(str::to_owned);
     stats.total.fetch_add(1, Ordering::SeqCst);
-    if is_mutating(parts.method.as_str(), &uri, &body) {
+    if is_mutating(parts.method.as_str(), &uri, &body, target.as_deref()) {
         stats.mutating.fetch_add(1, Ordering::SeqCst);
     }
     tokio::time::sleep(config.delay).await;
-    let p = protocol(parts.uri.path(), &body);
+    let p = protocol(parts.uri.path(), &body, target.as_deref());
     if config.deny.as_ref().is_some_and(|d| format!("{} {}", parts.method, parts.uri.path()).contains(d.as_str())) {
         let mut r = Response::new(Full::new(Bytes::from_static(br#"{"message":"User is not authorized to perform this action"}"#)));
         *r.status_mut() = StatusCode::FORBIDDEN;

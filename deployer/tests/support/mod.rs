@@ -63,6 +63,9 @@ pub async fn nothing_of_stage_remains(c: &stackctl::aws::Clients, stage: &str) {
     assert!(buckets.buckets().iter().all(|b| !b.name().unwrap_or_default().contains(&format!("-{stage}-"))), "buckets left");
     let apis = c.apigateway.get_rest_apis().send().await.unwrap();
     assert!(apis.items().iter().all(|a| !a.name().unwrap_or_default().ends_with(&format!("-{stage}"))), "APIs left: {:?}", apis.items().iter().map(|a| a.name()).collect::<Vec<_>>());
+    let groups = c.logs.describe_log_groups().log_group_name_prefix("/aws/lambda/").send().await.unwrap();
+    let left: Vec<&str> = groups.log_groups().iter().filter_map(|g| g.log_group_name()).filter(|n| n.contains(&format!("-{stage}-"))).collect();
+    assert!(left.is_empty(), "log groups left: {left:?}");
 }
 
 /// A project on the local cloud, driven through the real `stackctl` binary.

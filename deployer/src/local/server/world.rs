@@ -103,7 +103,9 @@ impl Server {
             );
             let meta = std::fs::metadata(&bootstrap).map_err(|e| format!("{}: {e}", bootstrap.display()))?;
             let code = cloud::stamp(&meta);
-            let fingerprint = crate::digest::sha256_hex(&[bytes.as_slice(), code.as_bytes(), role.access_key.as_bytes(), role.secret_key.as_bytes()].concat());
+            let log = super::super::logs::sink(dir, &config.name);
+            let logged = log.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let fingerprint = crate::digest::sha256_hex(&[bytes.as_slice(), code.as_bytes(), role.access_key.as_bytes(), role.secret_key.as_bytes(), logged.as_bytes()].concat());
             if let Some((fp, f)) = previous.and_then(|w| w.functions.get(&config.name))
                 && *fp == fingerprint
             {
@@ -123,7 +125,7 @@ impl Server {
             ] {
                 environment.insert(k.into(), v);
             }
-            let spec = FunctionSpec { name: config.name.clone(), executable: bootstrap, memory: config.memory, timeout: Duration::from_secs(config.timeout.into()), environment, event_retry_delays: None };
+            let spec = FunctionSpec { name: config.name.clone(), executable: bootstrap, memory: config.memory, timeout: Duration::from_secs(config.timeout.into()), environment, event_retry_delays: None, log };
             let f = LocalFunction::start(spec).await.map_err(|e| format!("function {}: {e}", config.name))?;
             functions.insert(config.name.clone(), (fingerprint, f));
         }

@@ -195,19 +195,24 @@ fn compile(stack: &Stack, group: &[&Function], arch: Architecture, zig: bool, op
     });
     let spinner = opts.progress.then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
         bar.set_message(format!("building {what}"));
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
     let mut log = String::new();
+    let mut crates = 0;
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         if opts.verbose {
             eprintln!("{line}");
         }
         if let Some(bar) = &spinner {
+            // The live line follows cargo crate by crate.
             let trimmed = line.trim();
-            if trimmed.starts_with("Compiling") {
-                bar.set_message(format!("building {what}: {trimmed}"));
+            if let Some(krate) = trimmed.strip_prefix("Compiling ") {
+                let krate = krate.split(" (").next().unwrap_or(krate);
+                crates += 1;
+                bar.set_message(format!("building {what}: crate {crates}, {krate}"));
             }
         }
         log.push_str(&line);

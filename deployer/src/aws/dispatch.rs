@@ -139,7 +139,7 @@ impl Target for AwsTarget {
     }
 
     async fn log_events(&self, function: &str, query: &LogQuery) -> Result<Vec<LogEvent>, EngineError> {
-        Ok(self.log_events(function, query).await?)
+        Ok(self.filter_log_events(function, query).await?)
     }
 
     async fn finish(&self, at: &StageRef<'_>, outcome: &crate::engine::run::Outcome) -> Result<(), EngineError> {

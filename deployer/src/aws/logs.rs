@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::error::{gone, retrying, AwsError, ErrorKind};
 use super::target::AwsTarget;
-use crate::engine::desired::{Node, Spec};
+use crate::engine::desired::{log_group_arn, Node, Spec};
 use crate::engine::error::EngineError;
 use crate::engine::run::Run;
 use crate::engine::state::Recorded;
@@ -39,7 +39,7 @@ impl AwsTarget {
             })
             .await?;
             if !created {
-                let arn = self.log_group_arn(run, name);
+                let arn = log_group_arn(run.ctx, name);
                 retrying(|| async {
                     let mut req = c.logs.tag_resource().resource_arn(&arn);
                     for (k, v) in &tags {
@@ -61,11 +61,7 @@ impl AwsTarget {
         })
         .await?;
         let outputs = BTreeMap::from([("retention_days".to_string(), retention_days.to_string())]);
-        Ok(Run::recorded_for(node, name.clone(), Some(self.log_group_arn(run, name)), outputs))
-    }
-
-    fn log_group_arn(&self, run: &Run<'_>, name: &str) -> String {
-        format!("arn:aws:logs:{}:{}:log-group:{name}", run.ctx.region, run.ctx.account)
+        Ok(Run::recorded_for(node, name.clone(), Some(log_group_arn(run.ctx, name)), outputs))
     }
 
     /// `Ok(None)` when the group is as recorded; a drift names what changed.
@@ -95,7 +91,7 @@ impl AwsTarget {
     /// The events of a function's group from `query.since_ms`, oldest first,
     /// all pages. A group that does not exist (never deployed, or destroyed)
     /// has no events.
-    pub(super) async fn log_events(&self, function: &str, query: &LogQuery) -> Result<Vec<LogEvent>, AwsError> {
+    pub(super) async fn filter_log_events(&self, function: &str, query: &LogQuery) -> Result<Vec<LogEvent>, AwsError> {
         let c = &self.clients;
         let group = crate::engine::desired::log_group_name(function);
         let what = format!("log group {group}");

@@ -176,9 +176,9 @@ pub fn log_group_name(function_name: &str) -> String {
     format!("/aws/lambda/{function_name}")
 }
 
-/// The function's log group ARN, the only logs its role may write.
-fn log_group_arn(ctx: &Context, function_name: &str) -> String {
-    format!("arn:aws:logs:{}:{}:log-group:{}", ctx.region, ctx.account, log_group_name(function_name))
+/// A log group's ARN (`group`: its name), in the stage's account and region.
+pub fn log_group_arn(ctx: &Context, group: &str) -> String {
+    format!("arn:aws:logs:{}:{}:log-group:{group}", ctx.region, ctx.account)
 }
 
 /// The least-privilege inline policy of a function's role: streams and events
@@ -188,7 +188,8 @@ fn log_group_arn(ctx: &Context, function_name: &str) -> String {
 pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
     let f = stack.function(function).expect("validated");
     let physical = naming::function_name(&stack.name, &ctx.stage, function);
-    let log_group = log_group_arn(ctx, &physical);
+    // The function's own group: the only logs its role may write.
+    let log_group = log_group_arn(ctx, &log_group_name(&physical));
     let mut statements = vec![
         json!({ "Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [format!("{log_group}:log-stream:*")] }),
     ];

@@ -47,7 +47,7 @@ impl Files {
             }
             Spec::LogGroup { name, retention_days } => {
                 super::logs::write_group(&self.dir, &super::logs::GroupFile { name: name.clone(), retention_days: *retention_days })?;
-                let arn = format!("arn:aws:logs:{region}:{account}:log-group:{name}");
+                let arn = crate::engine::desired::log_group_arn(run.ctx, name);
                 Ok(Run::recorded_for(node, name.clone(), Some(arn), [("retention_days".to_string(), retention_days.to_string())].into()))
             }
             Spec::Function { name, role, memory, timeout, environment, code_sha256, zip, .. } => {

@@ -64,7 +64,11 @@ async fn objects_are_reachable_only_as_granted() {
 async fn keys_are_stored_literally_or_refused_with_s3_answers() {
     use aws_sdk_s3::error::ProvideErrorMetadata;
     let dir = tempfile::tempdir().unwrap();
-    let policy = serde_json::json!({ "Statement": [{ "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": ["arn:aws:s3:::bkt/*"] }] });
+    // With s3:ListBucket, so that a missing key is told apart (404 NoSuchKey).
+    let policy = serde_json::json!({ "Statement": [
+        { "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": ["arn:aws:s3:::bkt/*"] },
+        { "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::bkt"] },
+    ] });
     let principals: BTreeMap<String, Principal> =
         [("W".to_string(), Principal { access_key: "W".into(), secret_key: "s".into(), arn: "arn:aws:sts::000000000000:assumed-role/r/w".into(), policy })].into();
     let iam = Iam { admin_key: "ADMIN".into(), admin_secret: "a".into(), principals };
@@ -117,4 +121,91 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out.sort();
     out
+}
+
+/// The policies the engine generates from access levels, enforced by the local
+/// S3 as AWS enforces them: each level grants exactly its actions, `list` only
+/// under the prefix (`s3:prefix`), and a missing key is 404 only to a caller
+/// that may list the bucket, 403 to any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_levels_grant_exactly_their_actions_and_missing_keys_answer_as_aws() {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let project = tempfile::tempdir().unwrap();
+    for f in ["a", "b", "c"] {
+        std::fs::create_dir_all(project.path().join(format!("functions/{f}"))).unwrap();
+        std::fs::write(project.path().join(format!("functions/{f}/Cargo.toml")), format!("[package]\nname = \"{f}\"\n")).unwrap();
+    }
+    std::fs::create_dir_all(project.path().join("stacks")).unwrap();
+    let file = project.path().join("stacks/perm.yaml");
+    std::fs::write(&file, "stack: perm
+buckets:
+  data: {}
+functions:
+  a:
+    crate: functions/a
+    permissions:
+      buckets: [{ bucket: data, access: [read, write, list], prefix: notes/ }]
+  b:
+    crate: functions/b
+    permissions:
+      buckets: [{ bucket: data, access: [read, delete], prefix: notes/ }]
+  c:
+    crate: functions/c
+    permissions:
+      buckets: [{ bucket: data, access: [read, list] }]
+").unwrap();
+    let stack = stackctl::stack::load(&file, "dev").unwrap();
+    let ctx = stackctl::engine::desired::Context { stage: "dev".into(), account: "000000000000".into(), region: "eu-central-1".into(), parameters: Default::default() };
+    let bucket = stackctl::naming::bucket_name("perm", "dev", "data", "000000000000", "eu-central-1");
+    let principals: BTreeMap<String, Principal> = ["a", "b", "c"]
+        .iter()
+        .map(|f| {
+            let policy = stackctl::engine::desired::role_policy(&stack, f, &ctx);
+            (f.to_uppercase(), Principal { access_key: f.to_uppercase(), secret_key: "s".into(), arn: format!("arn:aws:sts::000000000000:assumed-role/perm-dev-{f}/{f}"), policy })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let iam = Iam { admin_key: "ADMIN".into(), admin_secret: "a".into(), principals };
+    let addr = serve(dir.path(), std::sync::Arc::new(iam)).await.unwrap();
+    client(addr, "ADMIN", "a").create_bucket().bucket(&bucket).send().await.unwrap();
+    let (a, b, c) = (client(addr, "A", "s"), client(addr, "B", "s"), client(addr, "C", "s"));
+    let code = |e: &dyn ProvideErrorMetadata| e.code().map(str::to_owned);
+
+    // a: read, write, list under notes/.
+    a.put_object().bucket(&bucket).key("notes/n1").body(b"one".to_vec().into()).send().await.unwrap();
+    a.get_object().bucket(&bucket).key("notes/n1").send().await.unwrap();
+    let listed = a.list_objects_v2().bucket(&bucket).prefix("notes/").send().await.unwrap();
+    assert_eq!(listed.contents().iter().filter_map(|o| o.key()).collect::<Vec<_>>(), ["notes/n1"]);
+    a.list_objects_v2().bucket(&bucket).prefix("notes/n").send().await.unwrap();
+    let e = a.list_objects_v2().bucket(&bucket).prefix("other/").send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()), "a list outside the prefix");
+    let e = a.list_objects_v2().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()), "a list of the whole bucket");
+    let e = a.delete_object().bucket(&bucket).key("notes/n1").send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()), "no delete level");
+    let e = a.put_object().bucket(&bucket).key("other/x").body(b"x".to_vec().into()).send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()));
+    // Listing is conditioned on the prefix, so a GetObject (no prefix in its
+    // request) is not covered by it: a missing key is 403, as on AWS.
+    let e = a.get_object().bucket(&bucket).key("notes/missing").send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()), "{e:?}");
+
+    // b: read and delete; no list, so a missing key is 403 too.
+    let e = b.get_object().bucket(&bucket).key("notes/missing").send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()));
+    let e = b.put_object().bucket(&bucket).key("notes/n2").body(b"x".to_vec().into()).send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()), "no write level");
+    let e = b.list_objects_v2().bucket(&bucket).prefix("notes/").send().await.unwrap_err();
+    assert_eq!(code(&e), Some("AccessDenied".into()), "no list level");
+    b.delete_object().bucket(&bucket).key("notes/n1").send().await.unwrap();
+    assert!(!dir.path().join(&bucket).join("notes/n1").exists(), "deleted");
+
+    // c: read and list of the whole bucket: a missing key is 404 NoSuchKey.
+    let e = c.get_object().bucket(&bucket).key("notes/missing").send().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_no_such_key()), "{e:?}");
+    let e = c.head_object().bucket(&bucket).key("notes/missing").send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
+    let e = b.head_object().bucket(&bucket).key("notes/missing").send().await.unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403));
+    c.list_objects_v2().bucket(&bucket).send().await.unwrap();
 }

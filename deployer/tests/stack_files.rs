@@ -167,7 +167,7 @@ fn car_search_stack_is_the_second_tutorial() {
 
     let worker = s.function("search-worker").unwrap();
     assert!(worker.permissions.invoke.is_empty());
-    assert_eq!(worker.permissions.buckets, vec![model::BucketGrant { bucket: "results".into(), access: model::Access::ReadWrite, prefix: "results/".into() }]);
+    assert_eq!(worker.permissions.buckets, vec![model::BucketGrant { bucket: "results".into(), access: vec![model::Access::Read, model::Access::Write], prefix: "results/".into() }]);
     assert_eq!(worker.environment["RESULTS_BUCKET"], model::EnvValue::Bucket("results".into()));
 
     let route = &s.api.as_ref().unwrap().routes[0];

@@ -10,7 +10,7 @@ use super::kind::Kind;
 use crate::build::Artifact;
 use crate::digest::sha256_hex;
 use crate::naming;
-use crate::stack::model::{Access, EnvValue, Integration, Stack};
+use crate::stack::model::{substitute, Access, ArnRef, EnvValue, Integration, Stack};
 
 /// Where a stage is deployed.
 #[derive(Debug, Clone)]
@@ -204,17 +204,51 @@ pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
     }
     for (i, grant) in f.permissions.buckets.iter().enumerate() {
         let bucket = naming::bucket_name(&stack.name, &ctx.stage, &grant.bucket, &ctx.account, &ctx.region);
-        let actions: &[&str] = match grant.access {
-            Access::Read => &["s3:GetObject"],
-            Access::Write => &["s3:PutObject"],
-            Access::ReadWrite => &["s3:GetObject", "s3:PutObject"],
+        let actions: Vec<&str> = grant
+            .access
+            .iter()
+            .filter_map(|a| match a {
+                Access::Read => Some("s3:GetObject"),
+                Access::Write => Some("s3:PutObject"),
+                Access::Delete => Some("s3:DeleteObject"),
+                Access::List | Access::ReadWrite => None,
+            })
+            .collect();
+        if !actions.is_empty() {
+            statements.push(json!({
+                "Sid": format!("Bucket{i}Objects"),
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": [format!("arn:aws:s3:::{bucket}/{}*", grant.prefix)],
+            }));
+        }
+        if grant.access.contains(&Access::List) {
+            // Listing is a bucket action: scoped to the prefix by a condition.
+            let mut list = json!({ "Sid": format!("Bucket{i}List"), "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [format!("arn:aws:s3:::{bucket}")] });
+            if !grant.prefix.is_empty() {
+                list["Condition"] = json!({ "StringLike": { "s3:prefix": [format!("{}*", grant.prefix)] } });
+            }
+            statements.push(list);
+        }
+    }
+    for st in &f.permissions.statements {
+        let resolve = |r: ArnRef<'_>| -> Result<String, String> {
+            Ok(match r {
+                ArnRef::Account => ctx.account.clone(),
+                ArnRef::Region => ctx.region.clone(),
+                ArnRef::Stage => ctx.stage.clone(),
+                ArnRef::Stack => stack.name.clone(),
+                ArnRef::Bucket(b) => naming::bucket_name(&stack.name, &ctx.stage, b, &ctx.account, &ctx.region),
+                ArnRef::Function(t) => naming::function_name(&stack.name, &ctx.stage, t),
+            })
         };
-        statements.push(json!({
-            "Sid": format!("Bucket{i}Objects"),
-            "Effect": "Allow",
-            "Action": actions,
-            "Resource": [format!("arn:aws:s3:::{bucket}/{}*", grant.prefix)],
-        }));
+        // Validated: every reference resolves.
+        let resources: Vec<String> = st.resources.iter().map(|r| substitute(r, resolve).unwrap_or_else(|_| r.clone())).collect();
+        let mut statement = json!({ "Sid": st.sid, "Effect": "Allow", "Action": st.actions, "Resource": resources });
+        if let Some(condition) = &st.condition {
+            statement["Condition"] = condition.clone();
+        }
+        statements.push(statement);
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
 }

@@ -1,7 +1,8 @@
 //! The embedded S3: s3s + s3s-fs serving a directory on loopback, so aws-sdk-s3
 //! in a handler works unchanged — with IAM enforced. Each function has its own
 //! key (SigV4 signatures are verified by s3s), and may touch only the objects its
-//! generated policy grants (`s3:GetObject` / `s3:PutObject` on `bucket/prefix*`),
+//! generated policy grants (object actions on `bucket/prefix*`, `s3:ListBucket`
+//! under the conditions it carries, such as `s3:prefix`),
 //! and only through keys stored literally (`check_key`).
 //! The deployer's own key administers buckets.
 
@@ -12,7 +13,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::SimpleAuth;
 use s3s::path::S3Path;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, UploadPartCopyInput};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, ListObjectsInput, ListObjectsV2Input, UploadPartCopyInput};
 use s3s::{s3_error, S3Request, S3Result};
 
 use super::iam::Iam;
@@ -108,6 +109,25 @@ impl Enforcer {
         self.iam.check(access_key, action, resource).map_err(|message| s3_error!(AccessDenied, "{message}"))
     }
 
+    /// A listing is `s3:ListBucket` on the bucket, with the condition keys
+    /// the request carries (an absent prefix is no `s3:prefix` at all).
+    fn list(&self, creds: Option<&s3s::auth::Credentials>, bucket: &str, prefix: Option<&str>, delimiter: Option<&str>, max_keys: Option<i32>) -> S3Result<()> {
+        let creds = creds.ok_or_else(|| s3_error!(AccessDenied))?;
+        let max_keys = max_keys.map(|m| m.to_string());
+        let mut context: Vec<(&str, &str)> = Vec::new();
+        if let Some(p) = prefix.filter(|p| !p.is_empty()) {
+            context.push(("s3:prefix", p));
+        }
+        if let Some(d) = delimiter.filter(|d| !d.is_empty()) {
+            context.push(("s3:delimiter", d));
+        }
+        if let Some(m) = &max_keys {
+            context.push(("s3:max-keys", m));
+        }
+        let resource = format!("arn:aws:s3:::{bucket}");
+        self.iam.check_in(&creds.access_key, "s3:ListBucket", &resource, &context).map_err(|message| s3_error!(AccessDenied, "{message}"))
+    }
+
     /// The source of a copy is a key like any other, read with `s3:GetObject`.
     fn copy_source(&self, creds: Option<&s3s::auth::Credentials>, source: &CopySource) -> S3Result<()> {
         let CopySource::Bucket { bucket, key, .. } = source else {
@@ -135,12 +155,25 @@ impl S3Access for Enforcer {
         }
         let action = iam_action(op);
         let resource = iam_resource(cx.s3_path());
-        self.allow(&creds.access_key, &action, &resource)?;
+        // Listing is checked by `list_objects*` below, with the request's
+        // `s3:prefix`, `s3:delimiter` and `s3:max-keys`.
+        if !matches!(op, "ListObjects" | "ListObjectsV2") {
+            self.allow(&creds.access_key, &action, &resource)?;
+        }
         // What files cannot be: answered as S3 would, after the policy said yes.
         if let S3Path::Object { bucket, key } = cx.s3_path() {
             match (op, at_key(&self.root, bucket, key)) {
                 ("GetObject" | "HeadObject" | "GetObjectAttributes", AtKey::Object) => {}
-                ("GetObject" | "HeadObject" | "GetObjectAttributes", _) => return Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+                ("GetObject" | "HeadObject" | "GetObjectAttributes", _) => {
+                    // S3 says a key is missing only to a caller that may list the
+                    // bucket; to any other it answers 403, as it would for a key it
+                    // may not read.
+                    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+                    return Err(match self.iam.check(&creds.access_key, "s3:ListBucket", &bucket_arn) {
+                        Ok(()) => s3_error!(NoSuchKey, "The specified key does not exist."),
+                        Err(_) => s3_error!(AccessDenied, "Access Denied: the key does not exist, and without s3:ListBucket on {bucket_arn} S3 answers 403 rather than 404 NoSuchKey"),
+                    });
+                }
                 ("PutObject" | "CopyObject" | "CreateMultipartUpload" | "CompleteMultipartUpload", AtKey::UnderObject) => {
                     return Err(s3_error!(InvalidArgument, "Object key {key:?}: a prefix of it is an object, and the local cloud stores keys as files (it cannot hold both `a` and `a/b`)"));
                 }
@@ -159,6 +192,16 @@ impl S3Access for Enforcer {
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
         self.copy_source(req.credentials.as_ref(), &req.input.copy_source)
+    }
+
+    async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
+        let i = &req.input;
+        self.list(req.credentials.as_ref(), &i.bucket, i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys)
+    }
+
+    async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
+        let i = &req.input;
+        self.list(req.credentials.as_ref(), &i.bucket, i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys)
     }
 
     /// Every key of a multi-object delete is a key like any other, and needs

@@ -1,5 +1,6 @@
 //! Stack files: discovery, parsing, validation and the typed model.
 
+pub mod iam_catalog;
 pub mod load;
 pub mod model;
 pub mod raw;

@@ -94,13 +94,26 @@ pub struct Permissions {
     /// Logical names of functions this one may invoke.
     pub invoke: Vec<String>,
     pub buckets: Vec<BucketGrant>,
+    /// Checked IAM statements of the escape hatch, resources still holding
+    /// their `${...}` references.
+    pub statements: Vec<Statement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BucketGrant {
     pub bucket: String,
-    pub access: Access,
+    /// Distinct levels, in order, `read-write` already split: read, write, delete, list.
+    pub access: Vec<Access>,
     pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub sid: String,
+    /// `service:Action`, spelled as IAM's catalog does (wildcards kept).
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub condition: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,4 +180,53 @@ pub struct StateConfig {
     pub backend: StateBackend,
     pub bucket: Option<String>,
     pub prefix: String,
+}
+
+/// A `${...}` reference in a statement's resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArnRef<'a> {
+    Account,
+    Region,
+    Stage,
+    Stack,
+    /// Physical name of a bucket of this stack.
+    Bucket(&'a str),
+    /// Physical name of a function of this stack.
+    Function(&'a str),
+}
+
+/// Replace the stack's `${...}` references of a resource with `resolve`'s
+/// answers; IAM's own policy variables (`${aws:username}`) are kept. The error
+/// names a reference that is not one.
+pub fn substitute(resource: &str, mut resolve: impl FnMut(ArnRef<'_>) -> Result<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = resource;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('}') else {
+            return Err(format!("`{}` opens a `${{` reference without closing it", &rest[start..]));
+        };
+        let inner = &rest[start + 2..start + len];
+        let reference = match inner.split_once(':') {
+            _ if inner.starts_with("aws:") || inner == "*" || inner == "?" || inner == "$" => None,
+            Some(("bucket", name)) => Some(ArnRef::Bucket(name)),
+            Some(("function", name)) => Some(ArnRef::Function(name)),
+            None if inner == "account" => Some(ArnRef::Account),
+            None if inner == "region" => Some(ArnRef::Region),
+            None if inner == "stage" => Some(ArnRef::Stage),
+            None if inner == "stack" => Some(ArnRef::Stack),
+            _ => {
+                return Err(format!(
+                    "`${{{inner}}}` is not a reference: use ${{account}}, ${{region}}, ${{stage}}, ${{stack}}, ${{bucket:NAME}}, ${{function:NAME}} or an IAM variable like ${{aws:username}}"
+                ))
+            }
+        };
+        match reference {
+            Some(r) => out.push_str(&resolve(r)?),
+            None => out.push_str(&rest[start..start + len + 1]),
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }

@@ -310,6 +310,11 @@ pub struct Permissions {
     /// Object access to buckets of this stack.
     #[serde(default)]
     pub buckets: Vec<BucketGrant>,
+    /// Any other AWS permission, as IAM statements (always `Allow`). Actions are
+    /// checked against IAM's list of actions, resources against each action's
+    /// resource types; a wildcard needs `allow_wildcard: "why"`.
+    #[serde(default)]
+    pub statements: Vec<Statement>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -318,19 +323,89 @@ pub struct BucketGrant {
     /// Logical name of a bucket of this stack.
     #[schemars(with = "String")]
     pub bucket: Name,
-    /// `read` (s3:GetObject), `write` (s3:PutObject) or `read-write`.
-    pub access: Access,
+    /// One level or a list of them: `read` (s3:GetObject), `write` (s3:PutObject),
+    /// `delete` (s3:DeleteObject), `list` (s3:ListBucket, only under the prefix);
+    /// `read-write` is `[read, write]`.
+    pub access: AccessList,
     /// Restrict the grant to keys under this prefix.
     #[serde(default)]
     pub prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
     Read,
     Write,
+    Delete,
+    List,
     ReadWrite,
+}
+
+/// `access: read` or `access: [read, list]`.
+#[derive(Debug)]
+pub struct AccessList(pub Vec<Access>);
+
+impl<'de> Deserialize<'de> for AccessList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AccessList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an access level (`read`, `write`, `delete`, `list`) or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AccessList, E> {
+                Access::deserialize(de::value::StrDeserializer::<E>::new(v)).map(|a| AccessList(vec![a]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<AccessList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(level) = seq.next_element::<Access>()? {
+                    out.push(level);
+                }
+                Ok(AccessList(out))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for AccessList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AccessList".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let level = generator.subschema_for::<Access>();
+        schemars::json_schema!({
+            "description": "An access level or a list of them",
+            "oneOf": [ level, { "type": "array", "items": level, "minItems": 1 } ],
+        })
+    }
+}
+
+/// One IAM statement of the escape hatch.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    /// Statement id (letters and digits); default `Statement{N}`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub sid: Option<Name>,
+    /// IAM actions, `service:Action` (e.g. `dynamodb:GetItem`).
+    #[schemars(with = "Vec<String>")]
+    pub actions: Spanned<Vec<Name>>,
+    /// Resource ARNs. `${account}`, `${region}`, `${stage}`, `${stack}`,
+    /// `${function:NAME}` and `${bucket:NAME}` are replaced at deploy time;
+    /// IAM's own `${aws:...}` variables are kept.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub resources: Option<Spanned<Vec<Name>>>,
+    /// IAM condition block, as in a policy: `{ StringEquals: { "key": "value" } }`.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub condition: Option<Spanned<serde_json::Value>>,
+    /// Why this statement needs a wildcard action or resource (required for one).
+    #[serde(default)]
+    pub allow_wildcard: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

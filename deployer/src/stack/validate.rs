@@ -214,26 +214,10 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
             c.at(name, format!("the environment of function `{fname}` is about {env_size} bytes; Lambda allows {ENV_TOTAL_MAX}"), "move large values to S3 or a parameter store");
         }
 
-        let mut permissions = model::Permissions::default();
-        if let Some(p) = &f.permissions {
-            let mut seen = BTreeSet::new();
-            for target in &p.invoke {
-                let context = format!("`permissions.invoke` of function `{fname}`");
-                if c.reference(target, "function", &context, function_names.iter().copied()) && !seen.insert(&target.value) {
-                    c.at(target, format!("function `{fname}` is granted invoke on `{}` twice", target.value), "list each function once");
-                }
-                permissions.invoke.push(target.value.clone());
-            }
-            for grant in &p.buckets {
-                let context = format!("`permissions.buckets` of function `{fname}`");
-                c.reference(&grant.bucket, "bucket", &context, bucket_names.iter().copied());
-                let prefix = grant.prefix.clone().unwrap_or_default();
-                if prefix.starts_with('/') || prefix.contains('*') {
-                    c.at(&grant.bucket, format!("invalid prefix `{prefix}` in the grant of function `{fname}` on bucket `{}`", grant.bucket.value), "write a key prefix without wildcards or leading `/`, e.g. `results/`");
-                }
-                permissions.buckets.push(model::BucketGrant { bucket: grant.bucket.value.clone(), access: grant.access, prefix });
-            }
-        }
+        let permissions = match &f.permissions {
+            Some(p) => permissions(&mut c, fname, p, &Names { stack: &stack_name, stage, functions: &function_names, buckets: &bucket_names }),
+            None => model::Permissions::default(),
+        };
 
         let package = package_name(&crate_dir).unwrap_or_else(|| fname.clone());
         functions.push(model::Function {
@@ -280,6 +264,285 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
         api,
         state,
     })
+}
+
+/// The logical names a function's permissions may refer to.
+struct Names<'a> {
+    stack: &'a str,
+    stage: &'a str,
+    functions: &'a [&'a str],
+    buckets: &'a [&'a str],
+}
+
+/// Sids stackctl writes itself in every role policy (see `engine::desired::role_policy`).
+const GENERATED_SIDS: &[&str] = &["OwnLogStreams", "InvokeDeclaredFunctions"];
+
+fn permissions(c: &mut Checker, fname: &str, p: &raw::Permissions, names: &Names) -> model::Permissions {
+    let mut out = model::Permissions::default();
+    let mut seen = BTreeSet::new();
+    for target in &p.invoke {
+        let context = format!("`permissions.invoke` of function `{fname}`");
+        if c.reference(target, "function", &context, names.functions.iter().copied()) && !seen.insert(&target.value) {
+            c.at(target, format!("function `{fname}` is granted invoke on `{}` twice", target.value), "list each function once");
+        }
+        out.invoke.push(target.value.clone());
+    }
+    let mut grants: BTreeMap<(&str, String), &Name> = BTreeMap::new();
+    for grant in &p.buckets {
+        let context = format!("`permissions.buckets` of function `{fname}`");
+        c.reference(&grant.bucket, "bucket", &context, names.buckets.iter().copied());
+        let prefix = grant.prefix.clone().unwrap_or_default();
+        if prefix.starts_with('/') || prefix.contains(['*', '?']) || prefix.contains("${") {
+            c.at(&grant.bucket, format!("invalid prefix `{prefix}` in the grant of function `{fname}` on bucket `{}`", grant.bucket.value), "write a key prefix without wildcards or leading `/`, e.g. `results/`");
+        }
+        if let Some(first) = grants.insert((grant.bucket.value.as_str(), prefix.clone()), &grant.bucket) {
+            let line = first.referenced.line();
+            c.at(&grant.bucket, format!("function `{fname}` has two grants on bucket `{}` with prefix `{prefix}` (first on line {line})", grant.bucket.value), "merge them into one: `access: [read, write, ...]`");
+        }
+        let mut access = Vec::new();
+        for level in &grant.access.0 {
+            let levels: &[raw::Access] = match level {
+                raw::Access::ReadWrite => &[raw::Access::Read, raw::Access::Write],
+                one => std::slice::from_ref(one),
+            };
+            for l in levels {
+                if access.contains(l) {
+                    c.at(&grant.bucket, format!("the grant of function `{fname}` on bucket `{}` lists `{}` twice", grant.bucket.value, access_name(*l)), "list each access level once");
+                } else {
+                    access.push(*l);
+                }
+            }
+        }
+        if access.is_empty() {
+            c.at(&grant.bucket, format!("the grant of function `{fname}` on bucket `{}` gives no access", grant.bucket.value), "set `access:` to one or more of read, write, delete, list");
+        }
+        access.sort();
+        out.buckets.push(model::BucketGrant { bucket: grant.bucket.value.clone(), access, prefix });
+    }
+    let mut sids: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, st) in p.statements.iter().enumerate() {
+        if let Some(checked) = statement(c, fname, i, st, names) {
+            let line = st.sid.as_ref().map(|s| s.referenced.line()).unwrap_or(st.actions.referenced.line());
+            if let Some(first) = sids.insert(checked.sid.clone(), line) {
+                let at = st.sid.as_ref().map(|s| (s.referenced.line(), s.referenced.column())).unwrap_or((st.actions.referenced.line(), st.actions.referenced.column()));
+                c.at_loc(at.0, at.1, format!("statement id `{}` of function `{fname}` is used twice (first on line {first})", checked.sid), "give each statement its own `sid`");
+            }
+            out.statements.push(checked);
+        }
+    }
+    out
+}
+
+fn access_name(a: raw::Access) -> &'static str {
+    match a {
+        raw::Access::Read => "read",
+        raw::Access::Write => "write",
+        raw::Access::Delete => "delete",
+        raw::Access::List => "list",
+        raw::Access::ReadWrite => "read-write",
+    }
+}
+
+/// IAM's condition operators (each also with `IfExists`, and `ForAnyValue:` /
+/// `ForAllValues:` in front).
+pub const CONDITION_OPERATORS: &[&str] = &[
+    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
+    "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals",
+    "DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals",
+    "Bool", "BinaryEquals", "IpAddress", "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Null",
+];
+
+/// The base operator of a condition operator as written (`ForAnyValue:StringLikeIfExists` → `StringLike`).
+pub fn condition_operator(op: &str) -> Option<&'static str> {
+    let lower = op.to_ascii_lowercase();
+    let lower = lower.strip_prefix("foranyvalue:").or_else(|| lower.strip_prefix("forallvalues:")).unwrap_or(&lower).to_owned();
+    let base = lower.strip_suffix("ifexists").unwrap_or(&lower);
+    CONDITION_OPERATORS.iter().copied().find(|o| o.eq_ignore_ascii_case(base))
+}
+
+/// A resource that names every resource of a type (or more) rather than one
+/// resource or a path under it: `*`, a wildcard in the partition, service,
+/// region or account, or in the resource's name itself (`table/*`,
+/// `function:*`, an S3 bucket name). `bucket/prefix/*`, `table/t/index/*` are
+/// scoped to one named resource and are not.
+pub fn wildcard_resource(resource: &str) -> bool {
+    if resource == "*" {
+        return true;
+    }
+    let parts: Vec<&str> = resource.splitn(6, ':').collect();
+    if parts.len() < 6 {
+        return resource.contains(['*', '?']);
+    }
+    if parts[..5].iter().any(|p| p.contains(['*', '?'])) {
+        return true;
+    }
+    let segments: Vec<&str> = parts[5].split(['/', ':']).collect();
+    let named = if parts[2] == "s3" { 1 } else { 2 };
+    segments.iter().position(|s| s.contains(['*', '?'])).is_some_and(|i| i < named.min(segments.len()))
+}
+
+/// Check one statement of the escape hatch.
+fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names: &Names) -> Option<model::Statement> {
+    let errors_before = c.errors.len();
+    let reason = st.allow_wildcard.as_deref().map(str::trim);
+    if reason == Some("") {
+        c.at_loc(st.actions.referenced.line(), st.actions.referenced.column(), format!("statement {} of function `{fname}` has an empty `allow_wildcard`", i + 1), "say why the wildcard is needed, e.g. `allow_wildcard: \"X-Ray takes no resource\"`");
+    }
+    let mut wildcard = false;
+    let sid = match &st.sid {
+        Some(s) => {
+            if s.value.is_empty() || !s.value.chars().all(|ch| ch.is_ascii_alphanumeric()) {
+                c.at(s, format!("invalid statement id `{}`", s.value), "IAM statement ids use letters and digits only, e.g. `ReadNotesTable`");
+            } else if GENERATED_SIDS.contains(&s.value.as_str()) || (s.value.starts_with("Bucket") && (s.value.ends_with("Objects") || s.value.ends_with("List"))) {
+                c.at(s, format!("statement id `{}` is one stackctl writes itself", s.value), "pick another id");
+            }
+            s.value.clone()
+        }
+        None => format!("Statement{}", i + 1),
+    };
+    if st.actions.value.is_empty() {
+        c.at_loc(st.actions.referenced.line(), st.actions.referenced.column(), format!("statement {} of function `{fname}` has no action", i + 1), "list IAM actions, e.g. `actions: [dynamodb:GetItem]`");
+    }
+    let mut actions = Vec::new();
+    let mut described = Vec::new();
+    for a in &st.actions.value {
+        let Some((service, name)) = a.value.split_once(':').filter(|(s, n)| !s.is_empty() && !n.is_empty()) else {
+            let hint = if a.value.contains(['*', '?']) { "IAM actions are `service:Action`; a wildcard over every service is refused" } else { "write `service:Action`, e.g. `dynamodb:GetItem`" };
+            c.at(a, format!("`{}` is not an IAM action", a.value), hint);
+            continue;
+        };
+        if !super::iam_catalog::has_service(service) {
+            let services = super::iam_catalog::services();
+            let hint = match did_you_mean(service, services.iter().copied()) {
+                Some(s) => format!("did you mean `{s}:{name}`?"),
+                None => "use the service prefix of IAM's reference, e.g. `s3`, `dynamodb`, `sqs`".into(),
+            };
+            c.at(a, format!("unknown IAM service `{service}` in action `{}`", a.value), hint);
+            continue;
+        }
+        if name.contains(['*', '?']) {
+            wildcard = true;
+            let covered = super::iam_catalog::expand(service, name);
+            if covered.is_empty() {
+                c.at(a, format!("action pattern `{}` matches no action of `{service}`", a.value), "check the spelling against IAM's list of actions");
+            }
+            if reason.is_none() {
+                c.at(a, format!("action `{}` of function `{fname}` is a wildcard ({} actions)", a.value, covered.len()), "list the actions the function calls, or say why in `allow_wildcard: \"...\"`");
+            }
+            actions.push(a.value.clone());
+            described.extend(covered);
+            continue;
+        }
+        match super::iam_catalog::lookup(service, name) {
+            Some(info) => {
+                actions.push(info.name.clone());
+                described.push(info);
+            }
+            None => {
+                let known = super::iam_catalog::action_names(service);
+                let hint = match did_you_mean(name, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{service}:{s}`?"),
+                    None => format!("see the actions of `{service}` in IAM's Service Authorization Reference"),
+                };
+                c.at(a, format!("`{}` is not an action of `{service}`", a.value), hint);
+            }
+        }
+    }
+    // Resources, with the stack's references resolved for checking.
+    let placeholder = |r: model::ArnRef<'_>| -> Result<String, String> {
+        let (account, region) = ("000000000000", "eu-central-1");
+        match r {
+            model::ArnRef::Account => Ok(account.into()),
+            model::ArnRef::Region => Ok(region.into()),
+            model::ArnRef::Stage => Ok(names.stage.into()),
+            model::ArnRef::Stack => Ok(names.stack.into()),
+            model::ArnRef::Bucket(b) if names.buckets.contains(&b) => Ok(naming::bucket_name(names.stack, names.stage, b, account, region)),
+            model::ArnRef::Function(f) if names.functions.contains(&f) => Ok(naming::function_name(names.stack, names.stage, f)),
+            model::ArnRef::Bucket(b) => Err(format!("`${{bucket:{b}}}` refers to a bucket this stack does not declare (declared: {})", names.buckets.join(", "))),
+            model::ArnRef::Function(f) => Err(format!("`${{function:{f}}}` refers to a function this stack does not declare (declared: {})", names.functions.join(", "))),
+        }
+    };
+    let mut resources = Vec::new();
+    let mut checked = Vec::new();
+    match &st.resources {
+        None => c.at_loc(st.actions.referenced.line(), st.actions.referenced.column(), format!("statement {} of function `{fname}` has no `resources`", i + 1), "name the resources the actions apply to, e.g. `resources: [\"arn:aws:dynamodb:${region}:${account}:table/notes\"]`"),
+        Some(list) if list.value.is_empty() => c.at_loc(list.referenced.line(), list.referenced.column(), format!("statement {} of function `{fname}` has an empty `resources` list", i + 1), "name at least one resource ARN"),
+        Some(list) => {
+            for r in &list.value {
+                match model::substitute(&r.value, placeholder) {
+                    Err(why) => c.at(r, format!("resource `{}`: {why}", r.value), "fix the reference"),
+                    Ok(resolved) => {
+                        if resolved != "*" && (!resolved.starts_with("arn:") || resolved.split(':').count() < 6) {
+                            c.at(r, format!("resource `{}` is not an ARN", r.value), "write `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`, e.g. `arn:aws:sqs:${region}:${account}:jobs`");
+                            continue;
+                        }
+                        if wildcard_resource(&resolved) {
+                            wildcard = true;
+                            if reason.is_none() {
+                                c.at(r, format!("resource `{}` of function `{fname}` is a wildcard", r.value), "name the resource (a path under it may end in `*`), or say why in `allow_wildcard: \"...\"`");
+                            }
+                        }
+                        checked.push(resolved);
+                    }
+                }
+                resources.push(r.value.clone());
+            }
+            // Every action must apply to one of the resources, as IAM (and parliament) check.
+            if c.errors.len() == errors_before {
+                for info in &described {
+                    if info.needs_star && !checked.iter().any(|r| r == "*") {
+                        c.at_loc(list.referenced.line(), list.referenced.column(),
+                            format!("`{}` applies to no resource type: IAM only grants it on `\"*\"`", info.name),
+                            "move it to a statement with `resources: [\"*\"]` and `allow_wildcard: \"why\"`");
+                    }
+                    for (type_name, format) in &info.required {
+                        if !checked.iter().any(|r| super::iam_catalog::resource_matches(type_name, format, r)) {
+                            c.at_loc(list.referenced.line(), list.referenced.column(),
+                                format!("no resource of statement {} of function `{fname}` is a `{type_name}`, which `{}` needs", i + 1, info.name),
+                                format!("add a resource of the form `{}`", format.replacen("arn:*:", "arn:aws:", 1)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let condition = st.condition.as_ref().map(|cond| {
+        let at = (cond.referenced.line(), cond.referenced.column());
+        match &cond.value {
+            serde_json::Value::Object(ops) => {
+                for (op, block) in ops {
+                    if condition_operator(op).is_none() {
+                        let hint = match did_you_mean(op, CONDITION_OPERATORS.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("use one of IAM's operators: {}", CONDITION_OPERATORS.join(", ")),
+                        };
+                        c.at_loc(at.0, at.1, format!("unknown condition operator `{op}`"), hint);
+                    }
+                    let serde_json::Value::Object(keys) = block else {
+                        c.at_loc(at.0, at.1, format!("condition `{op}` must map condition keys to values"), "write e.g. `{ StringLike: { \"s3:prefix\": [\"notes/*\"] } }`");
+                        continue;
+                    };
+                    for (key, value) in keys {
+                        let scalar = |v: &serde_json::Value| v.is_string() || v.is_number() || v.is_boolean();
+                        if !(scalar(value) || value.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(scalar))) {
+                            c.at_loc(at.0, at.1, format!("condition `{op}` on `{key}` needs a value or a list of values"), "write e.g. `\"s3:prefix\": [\"notes/*\"]`");
+                        }
+                        for info in &described {
+                            if !super::iam_catalog::supports_condition(info, key) {
+                                c.at_loc(at.0, at.1, format!("condition key `{key}` does not apply to `{}`", info.name), "use a key IAM documents for the action, or a global `aws:` key");
+                            }
+                        }
+                    }
+                }
+            }
+            _ => c.at_loc(at.0, at.1, "`condition` must be a mapping of IAM operators", "write e.g. `condition: { StringEquals: { \"aws:RequestedRegion\": eu-west-1 } }`"),
+        }
+        cond.value.clone()
+    });
+    if reason.is_some_and(|r| !r.is_empty()) && !wildcard && c.errors.len() == errors_before {
+        c.at_loc(st.actions.referenced.line(), st.actions.referenced.column(), format!("statement {} of function `{fname}` says `allow_wildcard` but has no wildcard", i + 1), "remove `allow_wildcard`");
+    }
+    (c.errors.len() == errors_before).then_some(model::Statement { sid, actions, resources, condition })
 }
 
 fn parameters(c: &mut Checker, raw: &raw::Entries<raw::Parameter>) -> Vec<model::Parameter> {

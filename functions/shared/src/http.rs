@@ -66,7 +66,7 @@ pub enum BodyError {
 impl BodyError {
     pub fn response(&self) -> ApiGatewayProxyResponse {
         match self {
-            BodyError::Missing => error_response(400, "missing_body", "the request has no body; send a JSON object"),
+            BodyError::Missing => error_response(400, "missing_body", "the request has no body"),
             BodyError::TooLarge { limit } => {
                 error_response(413, "body_too_large", format!("the request body is larger than {limit} bytes"))
             }
@@ -79,6 +79,12 @@ impl BodyError {
 /// The request body as text, decoded from base64 when API Gateway encoded it,
 /// refused past `limit` bytes.
 pub fn body_text(request: &ApiGatewayProxyRequest, limit: usize) -> Result<String, BodyError> {
+    String::from_utf8(body_bytes(request, limit)?).map_err(|_| BodyError::NotUtf8)
+}
+
+/// The request body's bytes (any content type), decoded from base64 when API
+/// Gateway encoded it, refused past `limit` bytes or when empty.
+pub fn body_bytes(request: &ApiGatewayProxyRequest, limit: usize) -> Result<Vec<u8>, BodyError> {
     let raw = request.body.as_deref().ok_or(BodyError::Missing)?;
     let bytes = if request.is_base64_encoded {
         // Base64 is 4/3 of the payload: refuse early without decoding a huge body.
@@ -95,7 +101,7 @@ pub fn body_text(request: &ApiGatewayProxyRequest, limit: usize) -> Result<Strin
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Missing);
     }
-    String::from_utf8(bytes).map_err(|_| BodyError::NotUtf8)
+    Ok(bytes)
 }
 
 /// 405 with an `Allow` header.

@@ -381,6 +381,10 @@ pub fn wildcard_resource(resource: &str) -> bool {
     segments.iter().position(|s| s.contains(['*', '?'])).is_some_and(|i| i < named.min(segments.len()))
 }
 
+fn declared(names: &[&str]) -> String {
+    if names.is_empty() { " (it declares none)".into() } else { format!(" (declared: {})", names.join(", ")) }
+}
+
 /// Check one statement of the escape hatch.
 fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names: &Names) -> Option<model::Statement> {
     let errors_before = c.errors.len();
@@ -458,8 +462,8 @@ fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names:
             model::ArnRef::Stack => Ok(names.stack.into()),
             model::ArnRef::Bucket(b) if names.buckets.contains(&b) => Ok(naming::bucket_name(names.stack, names.stage, b, account, region)),
             model::ArnRef::Function(f) if names.functions.contains(&f) => Ok(naming::function_name(names.stack, names.stage, f)),
-            model::ArnRef::Bucket(b) => Err(format!("`${{bucket:{b}}}` refers to a bucket this stack does not declare (declared: {})", names.buckets.join(", "))),
-            model::ArnRef::Function(f) => Err(format!("`${{function:{f}}}` refers to a function this stack does not declare (declared: {})", names.functions.join(", "))),
+            model::ArnRef::Bucket(b) => Err(format!("`${{bucket:{b}}}` refers to a bucket this stack does not declare{}", declared(names.buckets))),
+            model::ArnRef::Function(f) => Err(format!("`${{function:{f}}}` refers to a function this stack does not declare{}", declared(names.functions))),
         }
     };
     let mut resources = Vec::new();
@@ -470,7 +474,7 @@ fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names:
         Some(list) => {
             for r in &list.value {
                 match model::substitute(&r.value, placeholder) {
-                    Err(why) => c.at(r, format!("resource `{}`: {why}", r.value), "fix the reference"),
+                    Err(why) => c.at(r, format!("resource `{}`: {why}", r.value), "declare it, or refer to one the stack declares"),
                     Ok(resolved) => {
                         if resolved != "*" && (!resolved.starts_with("arn:") || resolved.split(':').count() < 6) {
                             c.at(r, format!("resource `{}` is not an ARN", r.value), "write `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`, e.g. `arn:aws:sqs:${region}:${account}:jobs`");

@@ -148,25 +148,43 @@ pub enum Command {
         engine: Engine,
     },
     /// Invoke a deployed function (or call the deployed API with `--http`).
+    ///
+    /// A function behind a proxy route gets API Gateway's event: `--data BODY`
+    /// is wrapped into the event of its route (`--raw` sends it unchanged).
+    /// `--http METHOD PATH` calls the stage's URL: the route is found among the
+    /// selected stacks, path parameters included (`/notes/x1`), with any body
+    /// and content type.
     Invoke {
-        /// Logical function name, e.g. `paraphrase`.
+        /// Logical function name, e.g. `paraphrase` (optional with --http).
         function: Option<String>,
         #[command(flatten)]
         stacks: StackArgs,
         #[command(flatten)]
         stage: StageArgs,
-        /// Event payload as JSON.
+        /// The payload: a JSON event, or with --http (or a proxy function) the request body, any content type.
         #[arg(long, short = 'd', conflicts_with = "event")]
         data: Option<String>,
-        /// Event payload from a file.
+        /// The payload from a file.
         #[arg(long, short = 'e', value_name = "FILE")]
         event: Option<PathBuf>,
-        /// Call the stage URL instead: `--http POST /paraphrase`.
+        /// Call the stage URL instead: `--http POST /paraphrase`, `--http GET /notes/x1?full=1`.
         #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
         http: Option<Vec<String>>,
+        /// A request header, `Name: value` (repeatable); the default content type
+        /// is application/json for a JSON body, else text/plain.
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// Send the payload to a proxy function as is, without wrapping it into an API Gateway event.
+        #[arg(long, conflicts_with = "http")]
+        raw: bool,
         /// Print the tail of the function's log.
         #[arg(long)]
         log: bool,
+    },
+    /// Print a sample event to edit and send with `invoke --event FILE`.
+    Event {
+        #[command(subcommand)]
+        kind: EventKind,
     },
     /// Print what a deployed function logged: CloudWatch Logs on AWS, the local
     /// cloud's log group locally. Text: one line per event; `-o json`: one JSON
@@ -265,4 +283,29 @@ pub struct BuildArgs {
     /// dev profile, much faster to rebuild; Lambda builds are always release).
     #[arg(long)]
     pub release: bool,
+}
+
+/// Events `stackctl event` prints.
+#[derive(Debug, Subcommand)]
+pub enum EventKind {
+    /// The API Gateway (REST, proxy integration) event of a request to one of
+    /// the stacks' routes, as the function receives it.
+    Api {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+        /// HTTP method, e.g. `PUT`.
+        #[arg(long, short = 'X', default_value = "GET")]
+        method: String,
+        /// Path from the stage's root, with its query string: `/notes/x1?full=1`.
+        #[arg(long, short = 'p')]
+        path: String,
+        /// The request body (any content type).
+        #[arg(long, short = 'd')]
+        data: Option<String>,
+        /// A request header, `Name: value` (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
 }

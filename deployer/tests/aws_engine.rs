@@ -392,3 +392,42 @@ async fn log_groups_are_adopted_kept_at_their_retention_and_destroyed() {
     assert!(group("/aws/lambda/paraphrase-production-paraphrase").await.is_none());
     nothing_of_stage_remains(c, "production").await;
 }
+
+/// The notes API deploys from its stack file alone, and its role's policy reads
+/// back exactly as its access levels intend: object actions under the prefix,
+/// ListBucket on the bucket conditioned on the prefix, nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notes_api_deploys_with_exactly_its_intended_policy() {
+    let e = env().await;
+    let s = load("notes", "production");
+    let out = deploy(&e, &s, "production", "v1").await;
+    let c = &e.clients;
+    let bucket = out.state.resources["bucket/data"].physical_id.clone();
+    let p = c.iam.get_role_policy().role_name("notes-production-notes").policy_name("stackctl-function").send().await.unwrap();
+    assert_eq!(decode(p.policy_document()), serde_json::json!({ "Version": "2012-10-17", "Statement": [
+        { "Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": ["arn:aws:logs:eu-central-1:123456789012:log-group:/aws/lambda/notes-production-notes:log-stream:*"] },
+        { "Sid": "Bucket0Objects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": [format!("arn:aws:s3:::{bucket}/notes/*")] },
+        { "Sid": "Bucket0List", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [format!("arn:aws:s3:::{bucket}")], "Condition": { "StringLike": { "s3:prefix": ["notes/*"] } } },
+    ]}));
+    let cfg = c.lambda.get_function_configuration().function_name("notes-production-notes").send().await.unwrap();
+    let vars = cfg.environment().unwrap().variables().unwrap();
+    assert_eq!(vars["NOTES_BUCKET"], bucket);
+    assert_eq!(vars["NOTES_PREFIX"], "notes/");
+    // Every route and method, each with its invoke permission.
+    let api_id = out.state.resources["api"].physical_id.clone();
+    let resources = c.apigateway.get_resources().rest_api_id(&api_id).embed("methods").send().await.unwrap();
+    let mut methods: Vec<String> = resources
+        .items()
+        .iter()
+        .flat_map(|r| r.resource_methods().map(|m| m.keys().map(|k| format!("{k} {}", r.path().unwrap_or_default())).collect::<Vec<_>>()).unwrap_or_default())
+        .collect();
+    methods.sort();
+    assert_eq!(methods, ["DELETE /notes/{id}", "GET /notes", "GET /notes/{id}", "OPTIONS /notes", "OPTIONS /notes/{id}", "PUT /notes/{id}"]);
+    let policy = c.lambda.get_policy().function_name("notes-production-notes").send().await.unwrap();
+    let statements = decode(policy.policy().unwrap())["Statement"].as_array().unwrap().len();
+    assert_eq!(statements, 4, "one invoke permission per method");
+    let again = deploy(&e, &s, "production", "v1").await;
+    assert!(again.plan.is_empty(), "{:?}", again.plan);
+    deploy::destroy(&e.clients, &s, "production", e.project.path(), &Options::default()).await.unwrap();
+    nothing_of_stage_remains(&e.clients, "production").await;
+}

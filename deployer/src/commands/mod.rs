@@ -110,8 +110,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     crate::cli::Engine::Cloudformation => deploy::cloudformation(&ctx, &stage, &build, dry_run).await,
                 }
             }
-            Command::Invoke { function, stacks, stage, data, event, http, log } => {
-                invoke::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, invoke::Args { function, data, event, http, log }).await
+            Command::Invoke { function, stacks, stage, data, event, http, headers, raw, log } => {
+                invoke::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, invoke::Args { function, data, event, http, headers, raw, log }).await
+            }
+            Command::Event { kind: crate::cli::EventKind::Api { stacks, stage, method, path, data, headers } } => {
+                let loaded = load_all(&ctx, &stacks, &stage.stage)?;
+                invoke::event_api(&ctx, &loaded, &stage.stage, &method, &path, &headers, data.as_deref())
             }
             Command::Logs { function, stacks, stage, follow, since, filter } => {
                 logs::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, logs::Args { function, follow, since, filter }).await

@@ -84,6 +84,23 @@ fn match_path(resource: &str, segments: &[&str]) -> Option<BTreeMap<String, Stri
     (pattern.len() == segments.len()).then_some(params)
 }
 
+/// The route serving `path` (without the stage, query string excluded) and its
+/// path parameters, as API Gateway picks it: literal segments win over parameters.
+pub fn find_route<'a>(api: &'a Api, path: &str) -> Option<(&'a Route, BTreeMap<String, String>)> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut candidates: Vec<(&Route, BTreeMap<String, String>)> =
+        api.routes.iter().filter_map(|r| match_path(&r.path, &segments).map(|p| (r, p))).collect();
+    // Most literal segments first.
+    candidates.sort_by_key(|(r, _)| std::cmp::Reverse(r.path.split('/').filter(|s| !s.starts_with('{') && !s.is_empty()).count()));
+    candidates.into_iter().next()
+}
+
+/// The method of a route answering `verb` (an `ANY` method answers every verb).
+pub fn find_method<'a>(route: &'a Route, verb: &str) -> Option<&'a Method> {
+    let verb = verb.to_ascii_uppercase();
+    route.methods.iter().find(|m| m.http_method == verb).or_else(|| route.methods.iter().find(|m| m.http_method == "ANY"))
+}
+
 /// Route a request for `stage`. Literal segments win over parameters, like API Gateway.
 pub fn route<'a>(api: &'a Api, stage: &str, req: &HttpRequest) -> Routed<'a> {
     let cors = api.routes.iter().any(|r| r.cors).then_some(api.cors.allow_origin.as_str());
@@ -93,20 +110,14 @@ pub fn route<'a>(api: &'a Api, stage: &str, req: &HttpRequest) -> Routed<'a> {
         return Routed::Gateway(gateway_error(403, "Forbidden", cors));
     }
     let rest = parts.next().unwrap_or("");
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let mut candidates: Vec<(&Route, BTreeMap<String, String>)> =
-        api.routes.iter().filter_map(|r| match_path(&r.path, &segments).map(|p| (r, p))).collect();
-    // Most literal segments first.
-    candidates.sort_by_key(|(r, _)| std::cmp::Reverse(r.path.split('/').filter(|s| !s.starts_with('{') && !s.is_empty()).count()));
-    let Some((route, path_params)) = candidates.into_iter().next() else {
+    let Some((route, path_params)) = find_route(api, rest) else {
         return Routed::Gateway(gateway_error(403, "Missing Authentication Token", cors));
     };
     let verb = req.method.to_ascii_uppercase();
     if verb == "OPTIONS" && route.cors {
         return Routed::Preflight { route };
     }
-    let method = route.methods.iter().find(|m| m.http_method == verb).or_else(|| route.methods.iter().find(|m| m.http_method == "ANY"));
-    match method {
+    match find_method(route, &verb) {
         Some(method) => Routed::Method { route, method, path_params },
         None => Routed::Gateway(gateway_error(403, "Missing Authentication Token", cors)),
     }

@@ -245,7 +245,7 @@ fn http_call(method: &str, full: &str, path: &str, headers: &[(String, String)],
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&bytes);
-    if !bytes.ends_with(b"\n") && std::str::from_utf8(&bytes).is_ok() {
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") && std::str::from_utf8(&bytes).is_ok() {
         let _ = out.write_all(b"\n");
     }
     if status >= 400 { Err(Failure::Operation(format!("{method} {path} answered {status}"))) } else { Ok(()) }

@@ -1,0 +1,90 @@
+//! The notes API on the local cloud, driven as a user drives it: every form of
+//! `invoke` (a route with path parameters and any body, a proxy function with a
+//! bare body, an edited `event api`), the function's own CORS headers seen by a
+//! browser-like client, and S3 answered under the role's exact grant.
+
+use serde_json::Value;
+
+mod support;
+use support::local::Project;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+#[test]
+fn the_notes_api_answers_every_invoke_form_and_a_browser() {
+    let p = Project::new("notes", "notes", &[("notes.yaml", None), ("paraphrase.yaml", None)]);
+    let deploy: Value = serde_json::from_str(&p.ok(&["deploy", "--target", "local", "-o", "json"])).unwrap();
+    let url = deploy.as_array().unwrap().iter().find(|r| r["stack"] == "notes").and_then(|r| r["url"].as_str()).unwrap().to_owned();
+
+    // --http: the route is found across both stacks, path parameters matched, any
+    // body and content type sent as given.
+    let out = p.ok(&["invoke", "--target", "local", "--http", "PUT", "/notes/n1", "--data", "# Title\nsome *markdown*", "-H", "Content-Type: text/markdown"]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), serde_json::json!({ "id": "n1", "size": 23 }));
+    p.ok(&["invoke", "--target", "local", "--http", "PUT", "/notes/n2", "--data", "{\"json\":true}"]);
+    let (code, out, err) = p.run(&["invoke", "--target", "local", "--http", "GET", "/notes/n1", "-v"]);
+    assert_eq!((code, out.as_str()), (0, "# Title\nsome *markdown*\n"), "{err}");
+    assert!(err.contains("content-type: text/markdown") && err.contains("HTTP 200"), "{err}");
+    let out = p.ok(&["invoke", "notes", "--target", "local", "--http", "GET", "/notes"]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["notes"], serde_json::json!([{ "id": "n1", "size": 23 }, { "id": "n2", "size": 13 }]));
+    // A missing note: the role lists only under notes/, so S3 answers 403 and the
+    // handler answers 404 (never a 5xx).
+    let (code, out, err) = p.run(&["invoke", "--target", "local", "--http", "GET", "/notes/nope"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("HTTP 404") && out.contains("not_found"), "{out}{err}");
+    let (code, out, err) = p.run(&["invoke", "--target", "local", "--http", "GET", "/notes/bad.id"]);
+    assert!(code == 1 && err.contains("HTTP 400") && out.contains("invalid_id"), "{out}{err}");
+
+    // Errors that name the fix, and change nothing.
+    let (code, _, err) = p.run(&["invoke", "--target", "local", "--http", "GET", "/note"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no selected stack serves `GET /note`") && err.contains("did you mean `GET /notes`?"), "{err}");
+    let (code, _, err) = p.run(&["invoke", "--target", "local", "--http", "POST", "/notes"]);
+    assert!(code == 2 && err.contains("has no POST method (it has GET)"), "{err}");
+    let (code, _, err) = p.run(&["invoke", "paraphrase", "--target", "local", "--http", "GET", "/notes"]);
+    assert!(code == 2 && err.contains("served by function `notes`, not `paraphrase`"), "{err}");
+    let (code, _, err) = p.run(&["invoke", "--target", "local", "--http", "GET", "/notes", "-H", "no colon"]);
+    assert!(code == 2 && err.contains("is not a header"), "{err}");
+
+    // A proxy function with a bare body: wrapped into its route's event.
+    let (code, out, err) = p.run(&["invoke", "paraphrase", "--target", "local", "--data", "{\"sourceText\": \"Le point de discorde est de savoir comment gagner de l'argent.\"}"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("sending POST /paraphrase as API Gateway's proxy event"), "{err}");
+    let result: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(result["statusCode"], 200, "{out}");
+    // --raw sends it as is: the function sees no API Gateway event and says so with a 400.
+    let (code, out, _) = p.run(&["invoke", "paraphrase", "--target", "local", "--raw", "--data", "{\"sourceText\": \"x\"}"]);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["statusCode"], 400, "{out}");
+    // A function of several routes: the user is asked which.
+    let (code, _, err) = p.run(&["invoke", "notes", "--target", "local", "--data", "x"]);
+    assert!(code == 2 && err.contains("serves 4 routes") && err.contains("--http METHOD PATH"), "{err}");
+
+    // event api: an event to edit, then sent as is.
+    let event = p.ok(&["event", "api", "-X", "DELETE", "-p", "/notes/n2?soft=1", "-H", "X-Request: t"]);
+    let parsed: Value = serde_json::from_str(&event).unwrap();
+    assert_eq!(parsed["resource"], "/notes/{id}");
+    assert_eq!(parsed["pathParameters"], serde_json::json!({ "id": "n2" }));
+    assert_eq!(parsed["queryStringParameters"], serde_json::json!({ "soft": "1" }));
+    assert_eq!(parsed["requestContext"]["stage"], "notes");
+    assert_eq!(parsed["headers"]["X-Request"], "t");
+    let file = p.dir.join("delete-event.json");
+    std::fs::write(&file, &event).unwrap();
+    let out = p.ok(&["invoke", "notes", "--target", "local", "--event", file.to_str().unwrap()]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["statusCode"], 204, "{out}");
+    let (code, _, err) = p.run(&["invoke", "--target", "local", "--http", "DELETE", "/notes/n2"]);
+    assert!(code == 1 && err.contains("HTTP 404"), "deleted once: {err}");
+
+    // A browser on another origin: preflight by the gateway, the response's
+    // CORS header by the function (a proxy integration passes it through).
+    let pre = agent().options(&format!("{url}/notes/n1")).header("Origin", "http://localhost:5173").header("Access-Control-Request-Method", "PUT").call().unwrap();
+    assert_eq!(pre.status().as_u16(), 200);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    assert!(pre.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    let get = agent().get(&format!("{url}/notes/n1")).header("Origin", "http://localhost:5173").call().unwrap();
+    assert_eq!(get.status().as_u16(), 200);
+    assert_eq!(get.headers()["access-control-allow-origin"], "*");
+
+    p.ok(&["destroy", "--target", "local"]);
+}

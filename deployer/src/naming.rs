@@ -16,6 +16,16 @@ pub const BUCKET_SUFFIX_LEN: usize = 8;
 pub const STAGE_NAME_MAX: usize = 32;
 
 /// `{stack}-{stage}-{function}`.
+/// EventBridge's limit on a rule name.
+pub const RULE_NAME_MAX: usize = 64;
+
+/// The EventBridge rule of a function's `n`-th schedule (1-based): the
+/// function's own name for the first, `-n` after it for the others.
+pub fn schedule_rule_name(stack: &str, stage: &str, function: &str, n: usize) -> String {
+    let base = function_name(stack, stage, function);
+    if n <= 1 { base } else { format!("{base}-{n}") }
+}
+
 pub fn function_name(stack: &str, stage: &str, function: &str) -> String {
     format!("{stack}-{stage}-{function}")
 }

@@ -423,11 +423,32 @@ async fn the_notes_api_deploys_with_exactly_its_intended_policy() {
         .collect();
     methods.sort();
     assert_eq!(methods, ["DELETE /notes/{id}", "GET /notes", "GET /notes/{id}", "OPTIONS /notes", "OPTIONS /notes/{id}", "PUT /notes/{id}"]);
-    let policy = c.lambda.get_policy().function_name("notes-production-notes").send().await.unwrap();
-    let statements = decode(policy.policy().unwrap())["Statement"].as_array().unwrap().len();
-    assert_eq!(statements, 4, "one invoke permission per method");
+    let policy = decode(c.lambda.get_policy().function_name("notes-production-notes").send().await.unwrap().policy().unwrap());
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 5, "one invoke permission per method, one for the schedule: {policy:#}");
+    // The schedule: an EventBridge rule, the function its one target, allowed to invoke it.
+    let rule = c.events.describe_rule().name("notes-production-notes").send().await.unwrap();
+    assert_eq!(rule.schedule_expression(), Some("cron(0 6 * * ? *)"));
+    assert_eq!(rule.state(), Some(&aws_sdk_eventbridge::types::RuleState::Enabled));
+    let targets = c.events.list_targets_by_rule().rule("notes-production-notes").send().await.unwrap();
+    assert_eq!(targets.targets().iter().map(|t| t.arn()).collect::<Vec<_>>(), ["arn:aws:lambda:eu-central-1:123456789012:function:notes-production-notes"]);
+    let events = statements.iter().find(|s| s["Principal"]["Service"] == "events.amazonaws.com").unwrap_or_else(|| panic!("{policy:#}"));
+    assert_eq!(events["Condition"]["ArnLike"]["AWS:SourceArn"], rule.arn().unwrap());
+    let tags = c.events.list_tags_for_resource().resource_arn(rule.arn().unwrap()).send().await.unwrap();
+    assert!(tags.tags().iter().any(|t| t.key() == "stackctl:stage" && t.value() == "production"));
+    let concurrency = c.lambda.get_function_concurrency().function_name("notes-production-notes").send().await.unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions(), Some(10));
+    // Changed by hand: both are drift, set back by the next deploy.
+    c.events.put_rule().name("notes-production-notes").schedule_expression("rate(1 minute)").send().await.unwrap();
+    c.lambda.put_function_concurrency().function_name("notes-production-notes").reserved_concurrent_executions(99).send().await.unwrap();
+    let repaired = deploy(&e, &s, "production", "v1").await;
+    let changed: Vec<&str> = repaired.plan.changes().map(|st| st.id.as_str()).collect();
+    assert!(changed.contains(&"schedule/notes") && changed.contains(&"function/notes"), "{changed:?}");
+    assert_eq!(c.events.describe_rule().name("notes-production-notes").send().await.unwrap().schedule_expression(), Some("cron(0 6 * * ? *)"));
+    assert_eq!(c.lambda.get_function_concurrency().function_name("notes-production-notes").send().await.unwrap().reserved_concurrent_executions(), Some(10));
     let again = deploy(&e, &s, "production", "v1").await;
     assert!(again.plan.is_empty(), "{:?}", again.plan);
     deploy::destroy(&e.clients, &s, "production", e.project.path(), &Options::default()).await.unwrap();
     nothing_of_stage_remains(&e.clients, "production").await;
+    assert!(c.events.list_rules().name_prefix("notes-production-").send().await.unwrap().rules().is_empty(), "the rule is gone");
 }

@@ -26,7 +26,7 @@ fn handler(package: &str) -> PathBuf {
 fn spec(exe: PathBuf, timeout: Duration) -> FunctionSpec {
     let mut environment = BTreeMap::new();
     environment.insert("RUST_LOG".into(), "off".into());
-    FunctionSpec { name: "paraphrase-local".into(), executable: exe, memory: 128, timeout, environment, event_retry_delays: None, log: None }
+    FunctionSpec { name: "paraphrase-local".into(), executable: exe, memory: 128, timeout, environment, event_retry_delays: None, reserved_concurrency: None, log: None }
 }
 
 fn event() -> Vec<u8> {
@@ -295,4 +295,32 @@ async fn a_failed_event_is_retried_twice_like_lambda() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(puts.load(std::sync::atomic::Ordering::SeqCst), 3, "one call and two retries, no more");
     f.stop();
+}
+
+/// Reserved concurrency is a ceiling: with 1 reserved, a call arriving while one
+/// runs is throttled at once (Lambda's 429), and the next one after it runs; 0
+/// stops the function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reserved_concurrency_throttles_calls_beyond_it() {
+    let (s3, _) = refusing_s3().await;
+    let mut s = worker_spec(Duration::from_secs(10), 1500, s3);
+    s.reserved_concurrency = Some(1);
+    let f = LocalFunction::start(s).await.unwrap();
+    let slow = {
+        let f = f.clone();
+        tokio::spawn(async move { f.invoke(search_event()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(f.invoke(search_event()).await.unwrap(), Outcome::Throttled, "a second call while one runs");
+    assert!(started.elapsed() < Duration::from_millis(500), "throttled at once, not queued");
+    assert!(!matches!(slow.await.unwrap().unwrap(), Outcome::Throttled));
+    assert!(!matches!(f.invoke(search_event()).await.unwrap(), Outcome::Throttled), "the slot is free again");
+    f.stop();
+
+    let mut s = spec(handler("paraphrase"), Duration::from_secs(10));
+    s.reserved_concurrency = Some(0);
+    let stopped = LocalFunction::start(s).await.unwrap();
+    assert_eq!(stopped.invoke(event()).await.unwrap(), Outcome::Throttled);
+    assert_eq!(stopped.process_count(), 0, "never started");
 }

@@ -302,7 +302,7 @@ impl AwsTarget {
                 .await?
             }
             Kind::GatewayResponses | Kind::Deployment => {}
-            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Permission | Kind::LogGroup | Kind::CloudformationStack => {
+            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Permission | Kind::LogGroup | Kind::Schedule | Kind::CloudformationStack => {
                 return Err(EngineError::Operation(format!("{id}: a {} does not live inside the API", r.kind)));
             }
         }

@@ -12,6 +12,7 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub events: aws_sdk_eventbridge::Client,
     pub region: String,
     /// The emulator endpoint, when not real AWS.
     pub endpoint: Option<String>,
@@ -63,6 +64,7 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
             region: config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
             endpoint: config.endpoint_url().map(str::to_owned),
             account: Default::default(),

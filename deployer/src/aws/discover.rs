@@ -92,11 +92,26 @@ pub async fn find(c: &Clients, stack: &str, stage: &str) -> Result<Vec<(Kind, St
             break;
         }
     }
+    let mut token: Option<String> = None;
+    loop {
+        let page = retrying(|| async { c.events.list_rules().name_prefix(&prefix).set_next_token(token.clone()).send().await.map_err(|e| AwsError::from_sdk("discover", "events:ListRules", e)) }).await?;
+        for r in page.rules() {
+            let (Some(name), Some(arn)) = (r.name(), r.arn()) else { continue };
+            let tags = retrying(|| async { c.events.list_tags_for_resource().resource_arn(arn).send().await.map_err(|e| AwsError::from_sdk(name, "events:ListTagsForResource", e)) }).await?;
+            if ours(tags.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())), stack, stage) {
+                found.push((Kind::Schedule, name.to_owned()));
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
     Ok(found)
 }
 
-/// A state of the stage rebuilt from what `find` finds: the API depends on
-/// the functions, which depend on the roles, buckets and log groups, so a
+/// A state of the stage rebuilt from what `find` finds: the API and the
+/// schedules depend on the functions, which depend on the roles, buckets and log groups, so a
 /// destroy deletes them in that order.
 pub fn state_from(found: &[(Kind, String)], stack: &str, stage: &str, region: &str) -> State {
     let mut st = State::empty(stack, stage, "aws");
@@ -105,7 +120,7 @@ pub fn state_from(found: &[(Kind, String)], stack: &str, stage: &str, region: &s
     let of = |wanted: &[Kind]| -> Vec<String> { found.iter().zip(&ids).filter(|((k, _), _)| wanted.contains(k)).map(|(_, id)| id.clone()).collect() };
     for ((kind, name), id) in found.iter().zip(&ids) {
         let depends_on = match kind {
-            Kind::RestApi => of(&[Kind::Function]),
+            Kind::RestApi | Kind::Schedule => of(&[Kind::Function]),
             Kind::Function => of(&[Kind::Role, Kind::Bucket, Kind::LogGroup]),
             Kind::Role | Kind::Bucket | Kind::LogGroup | Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::Deployment | Kind::CloudformationStack => Vec::new(),
         };

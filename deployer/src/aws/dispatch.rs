@@ -52,6 +52,7 @@ impl Target for AwsTarget {
                 Kind::Function => self.observe_function(id, r).await,
                 Kind::RestApi => self.observe_rest_api(id, r).await,
                 Kind::LogGroup => self.observe_log_group(id, r).await,
+                Kind::Schedule => self.observe_schedule(id, r).await,
                 // Inside the API, or in a function's policy: they go with it (below).
                 Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::Deployment | Kind::CloudformationStack => Ok(None),
             };
@@ -72,6 +73,8 @@ impl Target for AwsTarget {
             let gone = match r.kind {
                 Kind::ApiResource | Kind::Method | Kind::GatewayResponses | Kind::Deployment => api_missing,
                 Kind::Permission => api_missing || r.depends_on.iter().any(|d| missing.contains(d) && recorded.resources.get(d).is_some_and(|f| f.kind == Kind::Function)),
+                // A rule outlives its function (its target dangles): recreated with it.
+                Kind::Schedule => r.depends_on.iter().any(|d| missing.contains(d)),
                 Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::LogGroup | Kind::CloudformationStack => false,
             };
             if gone {
@@ -87,12 +90,13 @@ impl Target for AwsTarget {
             Kind::RestApi | Kind::ApiResource | Kind::Method | Kind::GatewayResponses | Kind::Deployment => {
                 Some(self.apigateway_slots.acquire().await.map_err(|e| EngineError::Operation(e.to_string()))?)
             }
-            Kind::Role | Kind::Bucket | Kind::Function | Kind::Permission | Kind::LogGroup | Kind::CloudformationStack => None,
+            Kind::Role | Kind::Bucket | Kind::Function | Kind::Permission | Kind::LogGroup | Kind::Schedule | Kind::CloudformationStack => None,
         };
         match node.spec.kind() {
             Kind::Role => self.apply_role(run, node, update).await,
             Kind::Bucket => self.apply_bucket(run, node, update).await,
             Kind::LogGroup => self.apply_log_group(run, node, update).await,
+            Kind::Schedule => self.apply_schedule(run, node).await,
             Kind::Function => self.apply_function(run, node, step.scope.filter(|_| update)).await,
             Kind::Permission => self.apply_permission(run, node, update).await,
             Kind::RestApi => self.apply_rest_api(run, node, update).await,
@@ -109,6 +113,7 @@ impl Target for AwsTarget {
             Kind::Role => self.delete_role(id, &r.physical_id).await?,
             Kind::Bucket => self.delete_bucket(id, &r.physical_id).await?,
             Kind::LogGroup => self.delete_log_group(id, &r.physical_id).await?,
+            Kind::Schedule => self.delete_schedule(id, r).await?,
             Kind::Function => self.delete_function(id, &r.physical_id).await?,
             Kind::Permission => self.delete_permission(id, r).await?,
             Kind::RestApi => self.delete_rest_api(run, id, &r.physical_id).await?,

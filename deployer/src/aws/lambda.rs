@@ -27,7 +27,7 @@ async fn wait_updated(c: &Clients, name: &str, id: &str) -> Result<(), AwsError>
 impl AwsTarget {
     /// Create the function, or (`scope`: an update) change what the plan says changed.
     pub(super) async fn apply_function(&self, run: &Run<'_>, node: &Node, scope: Option<Scope>) -> Result<Recorded, EngineError> {
-        let Spec::Function { name, role, memory, timeout, architecture, environment, code_sha256, zip, .. } = &node.spec else { unreachable!("dispatched on the kind") };
+        let Spec::Function { name, role, memory, timeout, architecture, environment, code_sha256, zip, reserved_concurrency, .. } = &node.spec else { unreachable!("dispatched on the kind") };
         let c = &self.clients;
         let id = node.id.as_str();
         let tags = self.tags(run);
@@ -112,7 +112,27 @@ impl AwsTarget {
             .await?;
             wait_updated(c, name, id).await?;
         }
+        // Reserved concurrency is set apart from the configuration: on a
+        // create, or when the configuration changed (its digest covers it).
+        let had_reserved = run.recorded(&node.id).is_some_and(|r| r.outputs.contains_key("reserved_concurrency"));
+        if !update || config_changed || adopted {
+            match reserved_concurrency {
+                Some(n) => {
+                    retrying(|| async {
+                        c.lambda.put_function_concurrency().function_name(name).reserved_concurrent_executions(*n as i32).send().await.map_err(|e| AwsError::from_sdk(id, "lambda:PutFunctionConcurrency", e))
+                    })
+                    .await?;
+                }
+                None if had_reserved => {
+                    gone(|| async { c.lambda.delete_function_concurrency().function_name(name).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "lambda:DeleteFunctionConcurrency", e)) }).await?;
+                }
+                None => {}
+            }
+        }
         let mut outputs = BTreeMap::new();
+        if let Some(n) = reserved_concurrency {
+            outputs.insert("reserved_concurrency".into(), n.to_string());
+        }
         outputs.insert("code_sha256".into(), code_sha256.clone());
         outputs.insert("config_hash".into(), config_hash);
         outputs.insert("memory".into(), memory.to_string());
@@ -125,6 +145,17 @@ impl AwsTarget {
     pub(super) async fn observe_function(&self, id: &str, r: &Recorded) -> Result<Option<String>, AwsError> {
         let cfg = self.clients.lambda.get_function_configuration().function_name(&r.physical_id).send().await.map_err(|e| AwsError::from_sdk(id, "lambda:GetFunctionConfiguration", e))?;
         let differs = |key: &str, live: Option<String>| matches!((live, r.outputs.get(key)), (Some(l), Some(o)) if l != *o);
+        // Asked only of functions that reserve concurrency (no call for the others).
+        if let Some(want) = r.outputs.get("reserved_concurrency") {
+            let live = retrying(|| async {
+                self.clients.lambda.get_function_concurrency().function_name(&r.physical_id).send().await.map_err(|e| AwsError::from_sdk(id, "lambda:GetFunctionConcurrency", e))
+            })
+            .await?;
+            let have = live.reserved_concurrent_executions().map(|n| n.to_string());
+            if have.as_deref() != Some(want.as_str()) {
+                return Ok(Some(format!("its reserved concurrency is {}, not {want}", have.as_deref().unwrap_or("unset"))));
+            }
+        }
         Ok(if differs("code_sha256", cfg.code_sha256().map(str::to_owned)) {
             Some("its code was replaced".to_string())
         } else if differs("memory", cfg.memory_size().map(|m| m.to_string())) || differs("timeout", cfg.timeout().map(|t| t.to_string())) {

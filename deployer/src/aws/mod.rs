@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod dispatch;
 pub mod discover;
 pub mod error;
+pub mod events;
 pub mod iam;
 pub mod lambda;
 pub mod logs;

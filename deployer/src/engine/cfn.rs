@@ -100,7 +100,7 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                 outputs.insert(format!("{id}Name"), json!({ "Value": { "Ref": id } }));
                 json!({ "Type": "AWS::S3::Bucket", "Properties": props })
             }
-            Spec::Function { name, role, memory, timeout, architecture, environment, hashed_environment, .. } => {
+            Spec::Function { name, role, memory, timeout, architecture, environment, hashed_environment, reserved_concurrency, .. } => {
                 outputs.insert(format!("{id}Name"), json!({ "Value": { "Ref": id } }));
                 // Secret values never appear in the template: they become NoEcho
                 // parameters, given at deploy time.
@@ -116,7 +116,7 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                         }
                     })
                     .collect();
-                json!({
+                let mut function = json!({
                     "Type": "AWS::Lambda::Function",
                     "Properties": {
                         "FunctionName": name,
@@ -131,6 +131,32 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                         "Tags": tag_list(stack, stage),
                     },
                     "DependsOn": node.depends_on.iter().filter(|d| d.starts_with("bucket/") || d.starts_with("log_group/")).map(|d| logical_id(d)).collect::<Vec<_>>(),
+                });
+                if let Some(n) = reserved_concurrency {
+                    function["Properties"]["ReservedConcurrentExecutions"] = json!(n);
+                }
+                function
+            }
+            Spec::Schedule { rule, expression, function, statement_id, .. } => {
+                // The function's permission for this rule, beside the rule.
+                resources.insert(format!("{id}Permission"), json!({
+                    "Type": "AWS::Lambda::Permission",
+                    "Properties": {
+                        "FunctionName": { "Ref": logical_id(function) },
+                        "Action": "lambda:InvokeFunction",
+                        "Principal": "events.amazonaws.com",
+                        "SourceArn": { "Fn::GetAtt": [id.clone(), "Arn"] },
+                    },
+                    "Metadata": { "stackctl": { "statement_id": statement_id } },
+                }));
+                json!({
+                    "Type": "AWS::Events::Rule",
+                    "Properties": {
+                        "Name": rule,
+                        "ScheduleExpression": expression,
+                        "State": "ENABLED",
+                        "Targets": [{ "Id": "function", "Arn": { "Fn::GetAtt": [logical_id(function), "Arn"] } }],
+                    }
                 })
             }
             Spec::LogGroup { name, retention_days } => json!({

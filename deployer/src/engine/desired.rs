@@ -34,6 +34,16 @@ pub enum Spec {
     Bucket { name: String, lifecycle: Vec<LifecycleRule> },
     /// `/aws/lambda/{function}`: where Lambda writes the function's logs.
     LogGroup { name: String, retention_days: u32 },
+    /// An EventBridge rule named `rule` firing `function` on `expression`.
+    Schedule {
+        rule: String,
+        expression: String,
+        function: NodeId,
+        /// The function's ARN, known in advance.
+        function_arn: String,
+        /// Of the function's resource policy statement allowing EventBridge.
+        statement_id: String,
+    },
     Function {
         name: String,
         role: NodeId,
@@ -42,6 +52,9 @@ pub enum Spec {
         role_arn: String,
         memory: u32,
         timeout: u32,
+        /// Concurrent executions reserved (and the ceiling); `None`: the account's pool.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reserved_concurrency: Option<u32>,
         architecture: String,
         /// Environment with references resolved; secret values replaced by their
         /// hash in `hashed_environment` for hashing and state.
@@ -143,6 +156,7 @@ impl Spec {
             Spec::Role { .. } => Kind::Role,
             Spec::Bucket { .. } => Kind::Bucket,
             Spec::LogGroup { .. } => Kind::LogGroup,
+            Spec::Schedule { .. } => Kind::Schedule,
             Spec::Function { .. } => Kind::Function,
             Spec::RestApi { .. } => Kind::RestApi,
             Spec::ApiResource { .. } => Kind::ApiResource,
@@ -157,8 +171,13 @@ impl Spec {
     /// environment with secrets hashed) as one digest: recorded, it tells the
     /// planner whether an update touches the configuration.
     pub fn function_config_digest(&self) -> Option<String> {
-        let Spec::Function { role_arn, memory, timeout, architecture, hashed_environment, .. } = self else { return None };
-        Some(sha256_hex(json!([role_arn, memory, timeout, architecture, hashed_environment]).to_string().as_bytes()))
+        let Spec::Function { role_arn, memory, timeout, architecture, hashed_environment, reserved_concurrency, .. } = self else { return None };
+        // Written only when set, so that stages deployed before it keep their digest.
+        let mut parts = json!([role_arn, memory, timeout, architecture, hashed_environment]);
+        if let (Some(n), Some(a)) = (reserved_concurrency, parts.as_array_mut()) {
+            a.push(json!({ "reserved_concurrency": n }));
+        }
+        Some(sha256_hex(parts.to_string().as_bytes()))
     }
 }
 
@@ -344,6 +363,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
                 role_arn: format!("arn:aws:iam::{}:role/stackctl/{}", ctx.account, naming::role_name(&stack.name, &ctx.stage, &f.name)),
                 memory: f.memory,
                 timeout: f.timeout,
+                reserved_concurrency: f.reserved_concurrency,
                 architecture: match f.architecture {
                     crate::stack::model::Architecture::X86_64 => "x86_64".into(),
                     crate::stack::model::Architecture::Arm64 => "arm64".into(),
@@ -355,6 +375,14 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
             },
             deps,
         ));
+        for (i, expression) in f.schedules.iter().enumerate() {
+            let n = i + 1;
+            let id = if n == 1 { format!("schedule/{}", f.name) } else { format!("schedule/{}-{n}", f.name) };
+            let rule = naming::schedule_rule_name(&stack.name, &ctx.stage, &f.name, n);
+            let function_arn = format!("arn:aws:lambda:{}:{}:function:{}", ctx.region, ctx.account, fname(&f.name));
+            let spec = Spec::Schedule { rule: rule.clone(), expression: expression.clone(), function: format!("function/{}", f.name), function_arn, statement_id: format!("events-{rule}") };
+            nodes.push(node(id, spec, vec![format!("function/{}", f.name)]));
+        }
     }
 
     if let Some(api) = &stack.api {

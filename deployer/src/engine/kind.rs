@@ -20,13 +20,16 @@ pub enum Kind {
     /// A function's CloudWatch Logs group, made by the deploy (with its
     /// retention) so that destroy removes it.
     LogGroup,
+    /// An EventBridge rule invoking a function on a schedule, with its target
+    /// and the function's permission for EventBridge.
+    Schedule,
     /// A stage deployed by the CloudFormation engine: the stack that owns it.
     CloudformationStack,
 }
 
 impl Kind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Role,
         Kind::Bucket,
         Kind::Function,
@@ -37,6 +40,7 @@ impl Kind {
         Kind::GatewayResponses,
         Kind::Deployment,
         Kind::LogGroup,
+        Kind::Schedule,
         Kind::CloudformationStack,
     ];
 
@@ -53,6 +57,7 @@ impl Kind {
             Kind::GatewayResponses => "gateway_responses",
             Kind::Deployment => "deployment",
             Kind::LogGroup => "log_group",
+            Kind::Schedule => "schedule",
             Kind::CloudformationStack => "cloudformation_stack",
         }
     }
@@ -61,7 +66,7 @@ impl Kind {
     pub fn inside_api(self) -> bool {
         match self {
             Kind::ApiResource | Kind::Method | Kind::GatewayResponses | Kind::Deployment => true,
-            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Permission | Kind::LogGroup | Kind::CloudformationStack => false,
+            Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Permission | Kind::LogGroup | Kind::Schedule | Kind::CloudformationStack => false,
         }
     }
 }

@@ -130,16 +130,16 @@ pub fn round_trips(kind: Kind, action: Action) -> usize {
         Action::NoOp => 0,
         Action::Create | Action::Replace => match kind {
             Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Deployment | Kind::LogGroup => 2,
-            Kind::Method => 3,
+            Kind::Method | Kind::Schedule => 3,
             Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::CloudformationStack => 1,
         },
         Action::Update => match kind {
-            Kind::Function => 2,
+            Kind::Function | Kind::Schedule => 2,
             Kind::Method => 3,
             Kind::Role | Kind::Bucket | Kind::RestApi | Kind::Deployment | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::LogGroup | Kind::CloudformationStack => 1,
         },
         Action::Delete => match kind {
-            Kind::Role | Kind::Bucket => 2,
+            Kind::Role | Kind::Bucket | Kind::Schedule => 2,
             Kind::Function | Kind::RestApi | Kind::Deployment | Kind::Method | Kind::ApiResource | Kind::Permission | Kind::GatewayResponses | Kind::LogGroup | Kind::CloudformationStack => 1,
         },
     }

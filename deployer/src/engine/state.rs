@@ -72,7 +72,7 @@ impl State {
                         out.insert("url".into(), url.clone());
                     }
                 }
-                Kind::Function | Kind::Bucket | Kind::Role | Kind::LogGroup => {
+                Kind::Function | Kind::Bucket | Kind::Role | Kind::LogGroup | Kind::Schedule => {
                     out.insert(id.clone(), r.physical_id.clone());
                 }
                 Kind::RestApi => {

@@ -59,6 +59,21 @@ pub struct FunctionFile {
     pub environment: BTreeMap<String, String>,
     /// Base64 sha256 of the zip it came from (Lambda's `CodeSha256`).
     pub code_sha256: String,
+    /// At most this many invocations at once; more are throttled (429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
+}
+
+/// An EventBridge rule firing a function on a schedule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduleFile {
+    pub rule: String,
+    pub arn: String,
+    pub expression: String,
+    /// Physical name of the function.
+    pub function: String,
+    /// When the rule was made (ms since the epoch): rates count from it.
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

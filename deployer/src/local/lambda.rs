@@ -38,6 +38,8 @@ pub struct FunctionSpec {
     /// The log group's events file the function's lines are appended to
     /// (besides the server's log); `None`: it has no log group.
     pub log: Option<PathBuf>,
+    /// At most this many invocations at once, the others throttled; `None`: no reservation.
+    pub reserved_concurrency: Option<u32>,
 }
 
 enum Wait {
@@ -55,6 +57,9 @@ pub enum Outcome {
     FunctionError(Vec<u8>),
     /// Killed after the timeout, or the process died: Lambda's own error payload.
     Failed(Vec<u8>),
+    /// Refused before running: the function's reserved concurrency is in use
+    /// (Lambda's 429 TooManyRequestsException).
+    Throttled,
 }
 
 struct Pending {
@@ -114,6 +119,8 @@ pub struct LocalFunction {
     event_slots: Arc<tokio::sync::Semaphore>,
     /// Lambda's delays before the two retries of a failed asynchronous call.
     event_retry_delays: [Duration; 2],
+    /// The function's reserved concurrency, as permits.
+    reserved: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// At most this many processes per function (Lambda's concurrency limit, scaled
@@ -141,6 +148,7 @@ impl LocalFunction {
             counter: 0.into(),
             event_slots: Arc::new(tokio::sync::Semaphore::new(EVENT_CONCURRENCY)),
             event_retry_delays: spec.event_retry_delays.unwrap_or_else(event_retry_delays),
+            reserved: spec.reserved_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize))),
             spec,
         }))
     }
@@ -245,6 +253,13 @@ impl LocalFunction {
 
     /// Invoke synchronously: the handler's answer, or Lambda's timeout error.
     pub async fn invoke(&self, payload: Vec<u8>) -> std::io::Result<Outcome> {
+        let _reserved = match &self.reserved {
+            Some(slots) => match slots.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Ok(Outcome::Throttled),
+            },
+            None => None,
+        };
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:08x}-{}-local-{n}", std::process::id(), super::cloud::random_id(8, false));
         let (tx, rx) = oneshot::channel();
@@ -296,12 +311,27 @@ impl LocalFunction {
                 if attempt > 0 {
                     tokio::time::sleep(f.event_retry_delays[attempt - 1]).await;
                 }
-                let outcome = {
-                    let Ok(_slot) = f.event_slots.clone().acquire_owned().await else { return };
-                    f.invoke(payload.clone()).await
+                let mut throttled = 0;
+                let outcome = loop {
+                    let outcome = {
+                        let Ok(_slot) = f.event_slots.clone().acquire_owned().await else { return };
+                        f.invoke(payload.clone()).await
+                    };
+                    // Throttled events wait in the queue (Lambda keeps them for
+                    // up to 6 hours; the local cloud, 10 minutes), not counted as attempts.
+                    if matches!(outcome, Ok(Outcome::Throttled)) && throttled < 600 {
+                        throttled += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    break outcome;
                 };
                 let failure = match outcome {
                     Ok(Outcome::Ok(_)) => return,
+                    Ok(Outcome::Throttled) => {
+                        eprintln!("[{}] async invocation throttled for 10 minutes (reserved concurrency in use): the event is dropped", f.spec.name);
+                        return;
+                    }
                     Ok(Outcome::FunctionError(b) | Outcome::Failed(b)) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) => e.to_string(),
                 };

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::cloud::{self, ApiFile, FunctionFile, LifecycleFile, MethodFile, PermissionFile, RoleFile, StageFile};
+use super::cloud::{self, ApiFile, FunctionFile, LifecycleFile, MethodFile, PermissionFile, RoleFile, ScheduleFile, StageFile};
 use crate::digest::sha256_hex;
 use crate::engine::desired::{MethodIntegration, Node, Spec};
 use crate::engine::error::EngineError;
@@ -50,7 +50,7 @@ impl Files {
                 let arn = crate::engine::desired::log_group_arn(run.ctx, name);
                 Ok(Run::recorded_for(node, name.clone(), Some(arn), [("retention_days".to_string(), retention_days.to_string())].into()))
             }
-            Spec::Function { name, role, memory, timeout, environment, code_sha256, zip, .. } => {
+            Spec::Function { name, role, memory, timeout, environment, code_sha256, zip, reserved_concurrency, .. } => {
                 let fdir = self.dir.join("functions").join(name);
                 std::fs::create_dir_all(&fdir)?;
                 let bootstrap_sha256 = install_bootstrap(zip, code_sha256, &fdir.join("bootstrap"))?;
@@ -63,6 +63,7 @@ impl Files {
                     timeout: *timeout,
                     environment: environment.clone(),
                     code_sha256: code_sha256.clone(),
+                    reserved_concurrency: *reserved_concurrency,
                 };
                 cloud::write_json(&fdir.join("config.json"), &config, true)?;
                 let meta = std::fs::metadata(fdir.join("bootstrap"))?;
@@ -73,6 +74,17 @@ impl Files {
                 ]
                 .into();
                 Ok(Run::recorded_for(node, name.clone(), Some(arn), outputs))
+            }
+            Spec::Schedule { rule, expression, function, .. } => {
+                let file = self.dir.join("schedules").join(format!("{rule}.json"));
+                // A rule keeps its creation time across updates (its rate's phase).
+                let created_ms = cloud::read_json::<ScheduleFile>(&file).map(|f| f.created_ms).unwrap_or_else(|_| {
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+                });
+                let arn = format!("arn:aws:events:{region}:{account}:rule/{rule}");
+                let schedule = ScheduleFile { rule: rule.clone(), arn: arn.clone(), expression: expression.clone(), function: name_of(run.output(function, "id"))?, created_ms };
+                cloud::write_json(&file, &schedule, false)?;
+                Ok(Run::recorded_for(node, rule.clone(), Some(arn), [("expression".to_string(), expression.clone())].into()))
             }
             Spec::RestApi { name, .. } => {
                 let id = run.recorded(&node.id).map(|r| r.physical_id).unwrap_or_else(|| cloud::random_id(10, false));
@@ -137,6 +149,7 @@ impl Files {
             }
             Kind::Function => remove_dir(&self.dir.join("functions").join(&r.physical_id)),
             Kind::LogGroup => remove_dir(&super::logs::group_dir(&self.dir, &r.physical_id)),
+            Kind::Schedule => remove_file(&self.dir.join("schedules").join(format!("{}.json", r.physical_id))),
             Kind::RestApi => remove_dir(&api),
             // A resource exists only through its methods' paths.
             Kind::ApiResource => Ok(()),
@@ -165,6 +178,11 @@ impl Files {
                 Kind::LogGroup => match super::logs::read_group(dir, &r.physical_id) {
                     Err(_) => Live::Missing,
                     Ok(g) if r.outputs.get("retention_days").is_some_and(|d| *d != g.retention_days.to_string()) => Live::Drifted(format!("its retention is {} days", g.retention_days)),
+                    Ok(_) => Live::Present,
+                },
+                Kind::Schedule => match cloud::read_json::<ScheduleFile>(&dir.join("schedules").join(format!("{}.json", r.physical_id))) {
+                    Err(_) => Live::Missing,
+                    Ok(f) if r.outputs.get("expression").is_some_and(|e| *e != f.expression) => Live::Drifted(format!("its schedule is {}", f.expression)),
                     Ok(_) => Live::Present,
                 },
                 Kind::RestApi => present(cloud::read_json::<ApiFile>(&dir.join("api").join("api.json")).is_ok_and(|a| a.id == r.physical_id)),

@@ -121,7 +121,7 @@ impl Target for LocalTarget {
             for (id, r) in &recorded.resources {
                 let moved = match r.kind {
                     Kind::Deployment => r.outputs.get("port").is_some_and(|p| *p != port.to_string()),
-                    Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::LogGroup | Kind::CloudformationStack => false,
+                    Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::ApiResource | Kind::Method | Kind::Permission | Kind::GatewayResponses | Kind::LogGroup | Kind::Schedule | Kind::CloudformationStack => false,
                 };
                 if moved && live.get(id) == Some(&Live::Present) {
                     live.insert(id.clone(), Live::Outdated(format!("the local API moves to port {port}")));

@@ -4,6 +4,7 @@ pub mod iam_catalog;
 pub mod load;
 pub mod model;
 pub mod raw;
+pub mod schedule;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -78,6 +78,9 @@ pub struct Function {
     pub architecture: Architecture,
     pub environment: BTreeMap<String, EnvValue>,
     pub permissions: Permissions,
+    /// EventBridge schedule expressions, each checked (`stack::schedule`).
+    pub schedules: Vec<String>,
+    pub reserved_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

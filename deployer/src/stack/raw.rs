@@ -197,6 +197,52 @@ pub struct Function {
     /// What the function may do besides writing its own logs.
     #[serde(default)]
     pub permissions: Option<Permissions>,
+    /// When EventBridge invokes the function, in UTC: `rate(5 minutes)`,
+    /// `cron(0 12 * * ? *)`, or a list of them. Each is a rule of its own.
+    #[serde(default)]
+    #[schemars(with = "Option<OneOrMany>")]
+    pub schedule: Option<Spanned<OneOrMany>>,
+    /// Concurrent executions reserved for the function, out of the account's
+    /// pool; also its ceiling (0 stops it from running).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub reserved_concurrency: Option<Spanned<u32>>,
+}
+
+/// One string or a list of strings.
+#[derive(Debug, Clone, Default)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for OneOrMany {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OneOrMany".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" }, "minItems": 1 } ] })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

@@ -219,6 +219,31 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
             None => model::Permissions::default(),
         };
 
+        let mut schedules = Vec::new();
+        if let Some(list) = &f.schedule {
+            let at = (list.referenced.line(), list.referenced.column());
+            if list.value.0.is_empty() {
+                c.at_loc(at.0, at.1, format!("the schedule of function `{fname}` is empty"), "write `schedule: rate(5 minutes)`, or remove it");
+            }
+            for (i, expr) in list.value.0.iter().enumerate() {
+                if let Err(why) = super::schedule::parse(expr) {
+                    c.at_loc(at.0, at.1, format!("schedule of function `{fname}`: {why}"), "see EventBridge's schedule expressions: `rate(5 minutes)`, `cron(0 12 * * ? *)` (UTC)");
+                }
+                if list.value.0[..i].contains(expr) {
+                    c.at_loc(at.0, at.1, format!("function `{fname}` lists the schedule `{expr}` twice"), "list each schedule once");
+                }
+                schedules.push(expr.trim().to_owned());
+            }
+            if stage_ok && list.value.0.len() > 1 {
+                let rule = naming::schedule_rule_name(&stack_name, stage, fname, list.value.0.len());
+                if rule.len() > naming::RULE_NAME_MAX {
+                    c.at_loc(at.0, at.1, format!("with stage `{stage}` the EventBridge rule `{rule}` is {} characters; EventBridge allows {}", rule.len(), naming::RULE_NAME_MAX), "shorten the stage, stack or function name");
+                }
+            }
+        }
+        // Its ceiling is the account's quota, which only AWS knows (checked at deploy).
+        let reserved_concurrency = f.reserved_concurrency.as_ref().map(|r| r.value);
+
         let package = package_name(&crate_dir).unwrap_or_else(|| fname.clone());
         functions.push(model::Function {
             name: fname.clone(),
@@ -232,6 +257,8 @@ pub fn validate(file: &Path, src: &str, root: &Path, stage: &str, raw: raw::Stac
             architecture: f.architecture.unwrap_or(raw::Architecture::X86_64),
             environment,
             permissions,
+            schedules,
+            reserved_concurrency,
         });
     }
 

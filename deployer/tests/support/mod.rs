@@ -66,6 +66,9 @@ pub async fn nothing_of_stage_remains(c: &stackctl::aws::Clients, stage: &str) {
     let groups = c.logs.describe_log_groups().log_group_name_prefix("/aws/lambda/").send().await.unwrap();
     let left: Vec<&str> = groups.log_groups().iter().filter_map(|g| g.log_group_name()).filter(|n| n.contains(&format!("-{stage}-"))).collect();
     assert!(left.is_empty(), "log groups left: {left:?}");
+    let rules = c.events.list_rules().send().await.unwrap();
+    let left: Vec<&str> = rules.rules().iter().filter_map(|r| r.name()).filter(|n| n.contains(&format!("-{stage}-"))).collect();
+    assert!(left.is_empty(), "EventBridge rules left: {left:?}");
 }
 
 /// A project on the local cloud, driven through the real `stackctl` binary.

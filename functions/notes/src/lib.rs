@@ -5,6 +5,9 @@
 //!   GET    /notes/{id}  -> 200 the note, with its content type; 404 when absent
 //!   DELETE /notes/{id}  -> 204; 404 when absent
 //!
+//! EventBridge's Scheduled Event (the stack's `schedule:`) counts the notes and
+//! logs the figure: a daily report, the kind of job a schedule runs.
+//!
 //! Every error is a 4xx/5xx JSON body (`stackctl_shared::http`), never a panic.
 //! The store is a trait so the routing and validation are tested without S3.
 
@@ -121,6 +124,16 @@ fn internal(e: String) -> ApiGatewayProxyResponse {
 
 /// Answer one API Gateway proxy event.
 pub async fn handle(event: serde_json::Value, store: &impl Store) -> ApiGatewayProxyResponse {
+    if event.get("detail-type").and_then(|d| d.as_str()) == Some("Scheduled Event") {
+        return match store.list().await {
+            Ok(notes) => {
+                let bytes: i64 = notes.iter().map(|(_, size)| size).sum();
+                tracing::info!(notes = notes.len(), bytes, rule = ?event["resources"][0], "scheduled report");
+                json_response(200, &json!({ "notes": notes.len(), "bytes": bytes }))
+            }
+            Err(e) => internal(e),
+        };
+    }
     let request = match proxy_request(event) {
         Ok(r) => r,
         Err(response) => return *response,
@@ -238,6 +251,15 @@ mod tests {
         assert_eq!(handle(event("DELETE", Some("a1"), None, ""), &store).await.status_code, 204);
         assert_eq!(handle(event("DELETE", Some("a1"), None, ""), &store).await.status_code, 404);
         assert_eq!(handle(event("GET", Some("a1"), None, ""), &store).await.status_code, 404);
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_event_reports_the_count() {
+        let store = Memory::default();
+        handle(event("PUT", Some("a"), Some("abc"), "text/plain"), &store).await;
+        let scheduled = json!({ "version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "resources": ["arn:aws:events:eu-central-1:000000000000:rule/r"], "detail": {} });
+        let r = handle(scheduled, &store).await;
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text(&r)).unwrap(), json!({ "notes": 1, "bytes": 3 }));
     }
 
     #[tokio::test]

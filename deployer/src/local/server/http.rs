@@ -41,6 +41,7 @@ pub async fn start(dir: PathBuf, port: u16) -> std::io::Result<Arc<Server>> {
         invoke: Arc::new(InvokeApi { functions: BTreeMap::new(), iam: Arc::new(Iam::default()), account: cloud::ACCOUNT.into(), region: cloud::DEFAULT_REGION.into() }),
         s3: super::super::s3::service(&dir.join("buckets"), Arc::new(Iam::default()))?,
         lifecycle: Vec::new(),
+        schedules: Vec::new(),
     };
     let server = Arc::new(Server {
         dir,
@@ -58,6 +59,8 @@ pub async fn start(dir: PathBuf, port: u16) -> std::io::Result<Arc<Server>> {
     super::super::spawn_server(api_listener, super::super::Limits::public(), hyper::service::service_fn(move |req| api(s.clone(), req)));
     let s = server.clone();
     tokio::spawn(async move { super::lifecycle::run(s).await });
+    let s = server.clone();
+    tokio::spawn(async move { super::schedule::run(s).await });
     Ok(server)
 }
 
@@ -176,6 +179,7 @@ async fn admin_invoke(server: &Server, name: &str, req: Request<hyper::body::Inc
     let (status, error, body) = match function.invoke(payload).await {
         Ok(Outcome::Ok(b)) => (200, None, b),
         Ok(Outcome::FunctionError(b) | Outcome::Failed(b)) => (200, Some("Unhandled"), b),
+        Ok(Outcome::Throttled) => (429, None, throttled_body()),
         Err(e) => (500, None, serde_json::json!({ "message": e.to_string() }).to_string().into_bytes()),
     };
     eprintln!("invoke {name} {status}{}", error.map(|e| format!(" function error ({e})")).unwrap_or_default());
@@ -238,6 +242,7 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
                     eprintln!("{request_id} Lambda execution failed with status 200 due to customer function error: {}", String::from_utf8_lossy(&body));
                     gateway::server_error(502, "Internal server error", cors)
                 }
+                Ok(Ok(Outcome::Throttled)) => throttled(request_id, &method.function, cors),
                 Ok(Err(e)) => {
                     eprintln!("{request_id} Execution failed: {e}");
                     gateway::server_error(500, "Internal server error", cors)
@@ -260,6 +265,7 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
                 Err(_) => gateway::server_error(504, "Endpoint request timed out", cors),
                 Ok(Ok(Outcome::Ok(body))) => gateway::integration_response(&body, false, cors, &vreq),
                 Ok(Ok(Outcome::FunctionError(body) | Outcome::Failed(body))) => gateway::integration_response(&body, true, cors, &vreq),
+                Ok(Ok(Outcome::Throttled)) => throttled(request_id, &method.function, cors),
                 Ok(Err(e)) => {
                     eprintln!("{request_id} Execution failed: {e}");
                     gateway::server_error(500, "Internal server error", cors)
@@ -291,4 +297,16 @@ fn template_request(r: &HttpRequest, path_params: &BTreeMap<String, String>, sta
         }),
         stage_variables: BTreeMap::new(),
     }
+}
+
+/// Lambda's answer to a throttled invocation.
+fn throttled_body() -> Vec<u8> {
+    serde_json::json!({ "Type": "User", "message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded" }).to_string().into_bytes()
+}
+
+/// API Gateway's answer when Lambda throttles the integration: 500, as on AWS
+/// (a proxy integration cannot pass Lambda's 429 on).
+fn throttled(request_id: &str, function: &str, cors: Option<&str>) -> HttpResponse {
+    eprintln!("{request_id} Execution failed: Lambda throttled {function} (reserved concurrency in use): 429 TooManyRequestsException");
+    gateway::server_error(500, "Internal server error", cors)
 }

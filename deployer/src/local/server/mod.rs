@@ -15,6 +15,7 @@
 pub mod http;
 pub mod lifecycle;
 pub mod process;
+pub mod schedule;
 pub mod world;
 
 pub use http::start;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::super::cloud::{self, FunctionFile, LifecycleFile, MethodFile, PermissionFile, RoleFile, ServerFile, StageFile};
+use super::super::cloud::{self, FunctionFile, LifecycleFile, MethodFile, PermissionFile, RoleFile, ScheduleFile, ServerFile, StageFile};
 use super::super::iam::{Iam, Principal};
 use super::super::invoke_api::InvokeApi;
 use super::super::lambda::{FunctionSpec, LocalFunction};
@@ -26,6 +26,8 @@ pub struct World {
     pub(super) invoke: Arc<InvokeApi>,
     pub(super) s3: s3s::service::S3Service,
     pub(super) lifecycle: Vec<LifecycleFile>,
+    /// EventBridge rules firing functions.
+    pub(super) schedules: Vec<ScheduleFile>,
 }
 
 pub struct Server {
@@ -125,7 +127,7 @@ impl Server {
             ] {
                 environment.insert(k.into(), v);
             }
-            let spec = FunctionSpec { name: config.name.clone(), executable: bootstrap, memory: config.memory, timeout: Duration::from_secs(config.timeout.into()), environment, event_retry_delays: None, log };
+            let spec = FunctionSpec { name: config.name.clone(), executable: bootstrap, memory: config.memory, timeout: Duration::from_secs(config.timeout.into()), environment, event_retry_delays: None, log, reserved_concurrency: config.reserved_concurrency };
             let f = LocalFunction::start(spec).await.map_err(|e| format!("function {}: {e}", config.name))?;
             functions.insert(config.name.clone(), (fingerprint, f));
         }
@@ -150,7 +152,8 @@ impl Server {
             .map(|p| (p.function, p.http_method, p.path))
             .collect();
         let lifecycle = cloud::read_all(&dir.join("lifecycle")).map_err(err)?;
-        Ok(World { stage, api, functions, permissions, invoke, s3, lifecycle })
+        let schedules = cloud::read_all(&dir.join("schedules")).map_err(err)?;
+        Ok(World { stage, api, functions, permissions, invoke, s3, lifecycle, schedules })
     }
 
     pub(super) fn world(&self) -> Arc<World> {

@@ -88,3 +88,44 @@ fn the_notes_api_answers_every_invoke_form_and_a_browser() {
 
     p.ok(&["destroy", "--target", "local"]);
 }
+
+/// A schedule fires on the local cloud: the function gets EventBridge's
+/// Scheduled Event (here every "minute" of 1 s), asynchronously, and its report
+/// reaches its logs; reserved concurrency 0 then stops it everywhere: the API
+/// answers 500 as API Gateway does, Invoke answers 429.
+#[test]
+fn a_scheduled_function_fires_locally_and_reserved_concurrency_throttles() {
+    let text = std::fs::read_to_string(support::local::repo().join("stacks/notes.yaml")).unwrap();
+    let stack = text.replace("schedule: cron(0 6 * * ? *)", "schedule: [rate(1 minute), cron(0 6 * * ? *)]");
+    assert_ne!(stack, text);
+    let mut p = Project::new("schedule", "sched", &[("notes.yaml", Some(&stack))]);
+    p.env.push(("STACKCTL_LOCAL_MINUTE_SECONDS".into(), "1".into()));
+    let out = p.ok(&["deploy", "--target", "local"]);
+    assert!(out.contains("schedule/notes") && out.contains("schedule/notes-2"), "{out}");
+    p.ok(&["invoke", "--target", "local", "--http", "PUT", "/notes/a", "--data", "abc"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let reports = loop {
+        let out = p.ok(&["logs", "notes", "--target", "local", "--filter", "scheduled report"]);
+        let reports: Vec<&str> = out.lines().filter(|l| l.contains("\"notes\":1")).collect();
+        if reports.len() >= 2 || std::time::Instant::now() > deadline {
+            break reports.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert!(reports.len() >= 2, "the rate fires every second: {reports:?}");
+    assert!(reports[0].contains("rule/notes-sched-notes"), "the event names its rule: {reports:?}");
+    let log = std::fs::read_to_string(p.stage_dir("notes").join("server.log")).unwrap();
+    assert!(log.contains("schedule notes-sched-notes: rate(1 minute) fires notes-sched-notes"), "{log}");
+    assert!(!log.contains("schedule notes-sched-notes-2: cron"), "the daily cron has not fired: {log}");
+
+    // Reserved concurrency 0: nothing runs.
+    std::fs::write(p.dir.join("stacks/notes.yaml"), stack.replace("reserved_concurrency: 10", "reserved_concurrency: 0")).unwrap();
+    let out = p.ok(&["deploy", "--target", "local"]);
+    assert!(out.contains("~ function/notes"), "{out}");
+    let (code, out, err) = p.run(&["invoke", "--target", "local", "--http", "GET", "/notes"]);
+    assert!(code == 1 && err.contains("HTTP 500") && out.contains("Internal server error"), "{out}{err}");
+    let (code, out, err) = p.run(&["invoke", "notes", "--target", "local", "--raw", "--data", "{}"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(format!("{out}{err}").contains("ReservedFunctionConcurrentInvocationLimitExceeded"), "{out}{err}");
+    p.ok(&["destroy", "--target", "local"]);
+}

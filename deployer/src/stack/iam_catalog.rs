@@ -23,15 +23,15 @@ fn blocks() -> &'static [Block] {
         for line in TEXT.lines() {
             if let Some(prefix) = line.strip_prefix('@') {
                 out.push(Block { prefix, resources: Vec::new(), actions: Vec::new() });
-            } else if let (Some(rest), Some(b)) = (line.strip_prefix("r "), out.last_mut()) {
-                if let Some((name, arn)) = rest.split_once(' ') {
-                    b.resources.push((name, arn));
-                }
-            } else if let (Some(rest), Some(b)) = (line.strip_prefix("a "), out.last_mut()) {
-                if let Some((name, tail)) = rest.split_once(' ') {
-                    let (types, keys) = tail.split_once('|').unwrap_or((tail, ""));
-                    b.actions.push((name, types, keys));
-                }
+            } else if let (Some(rest), Some(b)) = (line.strip_prefix("r "), out.last_mut())
+                && let Some((name, arn)) = rest.split_once(' ')
+            {
+                b.resources.push((name, arn));
+            } else if let (Some(rest), Some(b)) = (line.strip_prefix("a "), out.last_mut())
+                && let Some((name, tail)) = rest.split_once(' ')
+            {
+                let (types, keys) = tail.split_once('|').unwrap_or((tail, ""));
+                b.actions.push((name, types, keys));
             }
         }
         out
@@ -191,7 +191,8 @@ pub fn resource_matches(type_name: &str, format: &str, resource: &str) -> bool {
         return false;
     }
     let id_without_vars = strip_policy_variables(&resource_id);
-    !(id_without_vars.contains(':') && !format_id.contains(':'))
+    // A `:` in the resource's id where the type has none names another type.
+    !id_without_vars.contains(':') || format_id.contains(':')
 }
 
 /// `${aws:username}`-style policy variables removed.

@@ -9,6 +9,7 @@ Format, one record per line:
   r NAME ARN-FORMAT            a resource type of the block
   a ACTION TYPES|KEYS          an action: resource types (`*` = required), comma
                                separated; its condition keys, comma separated
+  c KEY TYPE                   a condition key of the block and its type
 """
 import importlib.metadata, json, os, pathlib, parliament
 
@@ -20,6 +21,8 @@ for s in json.loads(src.read_text()):
     lines.append("@" + s["prefix"])
     for r in s["resources"]:
         lines.append("r %s %s" % (r["resource"], r["arn"]))
+    for c in s["conditions"]:
+        lines.append("c %s %s" % (c["condition"], c["type"]))
     for p in s["privileges"]:
         types, keys = [], []
         for rt in p["resource_types"]:

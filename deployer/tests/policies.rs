@@ -42,6 +42,15 @@ functions:
           resources: ["arn:aws:s3:::${bucket:data}/public/*"]
         - actions: [lambda:GetFunctionConfiguration]
           resources: ["arn:aws:lambda:${region}:${account}:function:${function:worker}"]
+        - sid: Reports
+          actions: [s3:ListBucket]
+          resources: ["arn:aws:s3:::${bucket:uploads}"]
+          condition:
+            StringLike: { "s3:prefix": ["reports/*"] }
+            NumericLessThanEquals: { "s3:max-keys": "100" }
+            Bool: { "aws:SecureTransport": "true" }
+            IpAddress: { "aws:SourceIp": ["203.0.113.0/24"] }
+            DateLessThan: { "aws:CurrentTime": "2030-01-01T00:00:00Z" }
   worker:
     crate: functions/search-worker
 "#;
@@ -91,6 +100,13 @@ fn statements_are_resolved_exactly_as_written() {
         { "Sid": "Statement4", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": ["arn:aws:ssm:eu-west-1:123456789012:parameter/forms/production/*"] },
         { "Sid": "Statement5", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [format!("arn:aws:s3:::{}/public/*", bucket("data"))] },
         { "Sid": "Statement6", "Effect": "Allow", "Action": ["lambda:GetFunctionConfiguration"], "Resource": ["arn:aws:lambda:eu-west-1:123456789012:function:forms-production-worker"] },
+        { "Sid": "Reports", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [format!("arn:aws:s3:::{}", bucket("uploads"))], "Condition": {
+            "StringLike": { "s3:prefix": ["reports/*"] },
+            "NumericLessThanEquals": { "s3:max-keys": "100" },
+            "Bool": { "aws:SecureTransport": "true" },
+            "IpAddress": { "aws:SourceIp": ["203.0.113.0/24"] },
+            "DateLessThan": { "aws:CurrentTime": "2030-01-01T00:00:00Z" },
+        } },
     ]});
     assert_eq!(policy, want, "{policy:#}");
 }

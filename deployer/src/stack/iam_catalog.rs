@@ -14,6 +14,8 @@ struct Block {
     resources: Vec<(&'static str, &'static str)>,
     /// Action name, resource types (`*`-suffixed when required), condition keys.
     actions: Vec<(&'static str, &'static str, &'static str)>,
+    /// Condition keys as documented (`s3:ExistingObjectTag/<key>`) and their types.
+    conditions: Vec<(&'static str, &'static str)>,
 }
 
 fn blocks() -> &'static [Block] {
@@ -22,7 +24,7 @@ fn blocks() -> &'static [Block] {
         let mut out: Vec<Block> = Vec::new();
         for line in TEXT.lines() {
             if let Some(prefix) = line.strip_prefix('@') {
-                out.push(Block { prefix, resources: Vec::new(), actions: Vec::new() });
+                out.push(Block { prefix, resources: Vec::new(), actions: Vec::new(), conditions: Vec::new() });
             } else if let (Some(rest), Some(b)) = (line.strip_prefix("r "), out.last_mut())
                 && let Some((name, arn)) = rest.split_once(' ')
             {
@@ -32,6 +34,10 @@ fn blocks() -> &'static [Block] {
             {
                 let (types, keys) = tail.split_once('|').unwrap_or((tail, ""));
                 b.actions.push((name, types, keys));
+            } else if let (Some(rest), Some(b)) = (line.strip_prefix("c "), out.last_mut())
+                && let Some((key, kind)) = rest.split_once(' ')
+            {
+                b.conditions.push((key, kind));
             }
         }
         out
@@ -50,6 +56,8 @@ pub struct Action {
     pub needs_star: bool,
     /// Condition keys the action supports besides the global `aws:` ones.
     pub condition_keys: Vec<String>,
+    /// The documented condition keys of its service, with their types.
+    pub condition_types: Vec<(String, String)>,
 }
 
 fn arn_glob(format: &str) -> String {
@@ -76,6 +84,7 @@ fn describe(block: &Block, name: &str, types: &str, keys: &str) -> Action {
         required,
         needs_star: types.is_empty(),
         condition_keys: keys.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+        condition_types: block.conditions.iter().map(|(k, t)| (k.to_string(), t.to_string())).collect(),
     }
 }
 
@@ -118,19 +127,85 @@ pub fn expand(prefix: &str, pattern: &str) -> Vec<Action> {
     out
 }
 
-/// Whether a condition key written in a policy is one the action supports
-/// (`<key>` and `${TagKey}` stand for any suffix).
-pub fn supports_condition(action: &Action, key: &str) -> bool {
-    if key.len() > 4 && key[..4].eq_ignore_ascii_case("aws:") {
-        return true;
-    }
-    action.condition_keys.iter().any(|k| {
-        let fixed = k.find(['<', '$']).map(|i| &k[..i]);
-        match fixed {
-            Some(prefix) => key.len() > prefix.len() && key[..prefix.len()].eq_ignore_ascii_case(prefix),
+/// IAM's global condition keys and their types (`*`: any suffix), as the
+/// linter knows them.
+pub const GLOBAL_CONDITION_KEYS: &[(&str, &str)] = &[
+    ("aws:CalledVia", "String"), ("aws:CalledViaFirst", "String"), ("aws:CalledViaLast", "String"),
+    ("aws:CurrentTime", "Date"), ("aws:EpochTime", "Date"), ("aws:FederatedProvider", "String"),
+    ("aws:MultiFactorAuthAge", "Number"), ("aws:MultiFactorAuthPresent", "Bool"), ("aws:PrincipalAccount", "String"),
+    ("aws:PrincipalOrgID", "String"), ("aws:PrincipalArn", "Arn"), ("aws:PrincipalIsAWSService", "Bool"),
+    ("aws:PrincipalOrgPaths", "String"), ("aws:PrincipalServiceName", "String"), ("aws:PrincipalServiceNamesList", "String"),
+    ("aws:PrincipalTag/*", "String"), ("aws:PrincipalType", "String"), ("aws:Referer", "String"),
+    ("aws:RequestedRegion", "String"), ("aws:RequestTag/*", "String"), ("aws:ResourceAccount", "String"),
+    ("aws:ResourceOrgID", "String"), ("aws:ResourceOrgPaths", "String"), ("aws:ResourceTag/*", "String"),
+    ("aws:SecureTransport", "Bool"), ("aws:SourceAccount", "String"), ("aws:SourceArn", "Arn"),
+    ("aws:SourceIdentity", "String"), ("aws:SourceIp", "Ip"), ("aws:SourceVpc", "String"), ("aws:SourceVpce", "String"),
+    ("aws:TagKeys", "String"), ("aws:TokenIssueTime", "Date"), ("aws:userid", "String"), ("aws:username", "String"),
+    ("aws:UserAgent", "String"), ("aws:VpcSourceIp", "Ip"),
+];
+
+/// The type (String, Number, Date, Bool, Ip, Arn, Binary) of a global key.
+pub fn global_key_type(key: &str) -> Option<&'static str> {
+    GLOBAL_CONDITION_KEYS.iter().find_map(|(k, t)| {
+        let hit = match k.strip_suffix('*') {
+            Some(prefix) => key.len() >= prefix.len() && key[..prefix.len()].eq_ignore_ascii_case(prefix),
             None => k.eq_ignore_ascii_case(key),
-        }
+        };
+        hit.then_some(*t)
     })
+}
+
+/// A documented key (`s3:ExistingObjectTag/<key>`, `x:ResourceTag/${TagKey}`,
+/// `x:ResourceTag/tag-key`) matches a key written in a policy.
+fn key_matches(documented: &str, key: &str) -> bool {
+    let (d, k) = (documented.to_ascii_lowercase(), key.to_ascii_lowercase());
+    let prefix = d.find('$').or_else(|| d.find('<')).or_else(|| d.find("tag-key")).map(|i| &d[..i]);
+    match prefix {
+        Some(p) => k.starts_with(p),
+        None => d == k,
+    }
+}
+
+/// Whether a condition key written in a policy is one the action supports:
+/// a global key, or one its service documents for it.
+pub fn supports_condition(action: &Action, key: &str) -> bool {
+    global_key_type(key).is_some() || action.condition_keys.iter().any(|k| key_matches(k, key))
+}
+
+/// The type of a condition key for an action (String, Number, Date, Bool, Ip, Arn).
+pub fn condition_type(action: &Action, key: &str) -> Option<String> {
+    if let Some(t) = global_key_type(key) {
+        return Some(t.to_owned());
+    }
+    let documented = action.condition_keys.iter().rev().find(|k| key_matches(k, key))?;
+    let raw = action.condition_types.iter().find(|(k, _)| k == documented).map(|(_, t)| t.as_str())?;
+    Some(
+        match raw {
+            "ARN" | "Arn" | "ArrayOfARN" => "Arn",
+            "Bool" | "Boolean" | "ArrayOfBool" => "Bool",
+            "Long" | "Numeric" => "Number",
+            "IPAddress" | "Ip" => "Ip",
+            "Date" => "Date",
+            _ => "String",
+        }
+        .to_owned(),
+    )
+}
+
+/// Whether a value is written as IAM's type wants it.
+pub fn value_fits(kind: &str, value: &str) -> bool {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    match kind {
+        "Arn" => value.starts_with("arn:") && value.split(':').count() >= 6,
+        "Bool" => value == "true" || value == "false",
+        "Number" => !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()),
+        "Date" => {
+            let b = value.as_bytes();
+            value.len() == 20 && digits(&value[..4], 4) && b[4] == b'-' && digits(&value[5..7], 2) && b[7] == b'-' && digits(&value[8..10], 2) && b[10] == b'T' && digits(&value[11..13], 2) && b[13] == b':' && digits(&value[14..16], 2) && b[16] == b':' && digits(&value[17..19], 2) && b[19] == b'Z'
+        }
+        "Ip" => value.parse::<std::net::IpAddr>().is_ok() || value.split_once('/').is_some_and(|(ip, bits)| ip.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok()),
+        _ => true,
+    }
 }
 
 /// Two IAM globs (either side may hold `*`) can name a common string.
@@ -225,6 +300,12 @@ mod tests {
         assert!(supports_condition(&list, "s3:prefix"));
         assert!(!supports_condition(&get, "s3:prefix"));
         assert!(supports_condition(&get, "aws:SourceIp"));
+        assert_eq!(condition_type(&list, "s3:prefix").as_deref(), Some("String"));
+        assert_eq!(condition_type(&list, "aws:SourceArn").as_deref(), Some("Arn"));
+        assert_eq!(condition_type(&list, "s3:max-keys").as_deref(), Some("Number"));
+        assert!(value_fits("Date", "2026-11-25T12:00:00Z") && !value_fits("Date", "2026-11-25"));
+        assert!(value_fits("Ip", "203.0.113.0/24") && value_fits("Ip", "2001:db8::/64") && !value_fits("Ip", "x"));
+        assert!(value_fits("Arn", "arn:aws:sqs:eu-west-1:123456789012:q") && !value_fits("Arn", "q"));
         assert!(supports_condition(&get, "s3:ExistingObjectTag/team"));
         assert!(lookup("s3", "GetObjects").is_none());
         assert!(lookup("dynamodb", "GetItem").is_some());

@@ -387,6 +387,42 @@ pub fn condition_operator(op: &str) -> Option<&'static str> {
     CONDITION_OPERATORS.iter().copied().find(|o| o.eq_ignore_ascii_case(base))
 }
 
+/// The type of values an operator compares (IAM's families).
+fn operator_type(base: &str) -> &'static str {
+    match base {
+        b if b.starts_with("String") => "String",
+        b if b.starts_with("Numeric") => "Number",
+        b if b.starts_with("Date") => "Date",
+        "Bool" | "Null" => "Bool",
+        "BinaryEquals" => "Binary",
+        "IpAddress" | "NotIpAddress" => "Ip",
+        _ => "Arn",
+    }
+}
+
+/// An operator of a value type, for hints.
+fn operator_for(kind: &str) -> &'static str {
+    match kind {
+        "Number" => "NumericLessThanEquals",
+        "Date" => "DateGreaterThan",
+        "Bool" => "Bool",
+        "Ip" => "IpAddress",
+        "Arn" => "ArnLike",
+        _ => "StringEquals",
+    }
+}
+
+fn example_of(kind: &str) -> &'static str {
+    match kind {
+        "Number" => "`100`",
+        "Date" => "`2026-12-31T23:59:59Z`",
+        "Bool" => "`true`",
+        "Ip" => "`203.0.113.0/24`",
+        "Arn" => "`arn:aws:sqs:eu-west-1:123456789012:jobs`",
+        _ => "`text`",
+    }
+}
+
 /// A resource that names every resource of a type (or more) rather than one
 /// resource or a path under it: `*`, a wildcard in the partition, service,
 /// region or account, or in the resource's name itself (`table/*`,
@@ -553,14 +589,35 @@ fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names:
                         c.at_loc(at.0, at.1, format!("condition `{op}` must map condition keys to values"), "write e.g. `{ StringLike: { \"s3:prefix\": [\"notes/*\"] } }`");
                         continue;
                     };
+                    let base = condition_operator(op);
                     for (key, value) in keys {
                         let scalar = |v: &serde_json::Value| v.is_string() || v.is_number() || v.is_boolean();
                         if !(scalar(value) || value.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(scalar))) {
                             c.at_loc(at.0, at.1, format!("condition `{op}` on `{key}` needs a value or a list of values"), "write e.g. `\"s3:prefix\": [\"notes/*\"]`");
+                            continue;
+                        }
+                        let values: Vec<String> = match value {
+                            serde_json::Value::Array(a) => a.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect(),
+                            v => vec![v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())],
+                        };
+                        let wants = base.map(operator_type);
+                        if matches!(base, Some("Null" | "Bool")) && values.iter().any(|v| v != "true" && v != "false") {
+                            c.at_loc(at.0, at.1, format!("condition `{op}` on `{key}` takes `true` or `false`"), "write `true` or `false`");
+                            continue;
                         }
                         for info in &described {
                             if !super::iam_catalog::supports_condition(info, key) {
                                 c.at_loc(at.0, at.1, format!("condition key `{key}` does not apply to `{}`", info.name), "use a key IAM documents for the action, or a global `aws:` key");
+                                continue;
+                            }
+                            if base == Some("Null") {
+                                continue;
+                            }
+                            let Some(kind) = super::iam_catalog::condition_type(info, key) else { continue };
+                            if let Some(wants) = wants.filter(|w| *w != kind) {
+                                c.at_loc(at.0, at.1, format!("`{key}` is of type {kind}, but `{op}` compares {wants} values"), format!("use an operator for {kind} values, e.g. `{}`", operator_for(&kind)));
+                            } else if let Some(bad) = values.iter().find(|v| !super::iam_catalog::value_fits(&kind, v)) {
+                                c.at_loc(at.0, at.1, format!("`{bad}` is not a {kind} value for `{key}`"), format!("write a {kind} value, e.g. {}", example_of(&kind)));
                             }
                         }
                     }

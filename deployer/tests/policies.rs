@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+
+mod support;
 use stackctl::engine::desired::{role_policy, Context};
 
 /// A stack exercising every permission form.
@@ -135,4 +137,22 @@ fn every_generated_policy_passes_parliament_with_no_finding() {
     }
     assert!(checked >= 6, "{checked} policies");
     assert!(findings.is_empty(), "{}", findings.join("\n"));
+}
+
+/// IAM's 10,240-character limit on a role's inline policies is checked before
+/// any call, naming the function.
+#[test]
+fn a_policy_beyond_iams_size_limit_is_refused_before_deploying() {
+    let (dir, _) = every_form_file();
+    let mut text = String::from("stack: big\nfunctions:\n  api:\n    crate: functions/notes\n    permissions:\n      statements:\n");
+    for i in 0..120 {
+        text.push_str(&format!("        - actions: [sqs:SendMessage]\n          resources: [\"arn:aws:sqs:${{region}}:${{account}}:queue-number-{i}\"]\n"));
+    }
+    let file = dir.path().join("stacks/big.yaml");
+    std::fs::write(&file, text).unwrap();
+    let stack = stackctl::stack::load(&file, "production").unwrap();
+    let zips = tempfile::tempdir().unwrap();
+    let artifacts = support::fake_artifacts(&stack, zips.path(), "v1");
+    let err = stackctl::engine::desired::desired(&stack, &artifacts, &ctx()).unwrap_err();
+    assert!(err.contains("the IAM policy of function `api` is") && err.contains("IAM allows 10240"), "{err}");
 }

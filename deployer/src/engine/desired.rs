@@ -190,6 +190,9 @@ fn node(id: impl Into<String>, spec: Spec, depends_on: Vec<NodeId>) -> Node {
     Node { id: id.into(), spec, depends_on, hash }
 }
 
+/// IAM's limit on the inline policies of one role, whitespace not counted.
+pub const ROLE_POLICY_MAX: usize = 10_240;
+
 /// The log group Lambda writes a function's output to.
 pub fn log_group_name(function_name: &str) -> String {
     format!("/aws/lambda/{function_name}")
@@ -296,6 +299,15 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
     }
     for f in &stack.functions {
         let role_id = format!("role/{}", f.name);
+        let policy = role_policy(stack, &f.name, ctx);
+        // IAM counts a role's inline policies without whitespace, up to 10,240 characters.
+        let size = policy.to_string().chars().filter(|c| !c.is_whitespace()).count();
+        if size > ROLE_POLICY_MAX {
+            return Err(format!(
+                "the IAM policy of function `{}` is {size} characters; IAM allows {ROLE_POLICY_MAX} for a role's inline policies\n  hint: merge statements, or grant a prefix rather than many keys",
+                f.name
+            ));
+        }
         nodes.push(node(
             role_id.clone(),
             Spec::Role {
@@ -303,7 +315,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
                 path: "/stackctl/".into(),
                 trust: lambda_trust(),
                 policy_name: "stackctl-function".into(),
-                policy: role_policy(stack, &f.name, ctx),
+                policy,
             },
             vec![],
         ));

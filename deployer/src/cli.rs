@@ -164,7 +164,7 @@ pub enum Command {
         /// The payload: a JSON event, or with --http (or a proxy function) the request body, any content type.
         #[arg(long, short = 'd', conflicts_with = "event")]
         data: Option<String>,
-        /// The payload from a file.
+        /// The event from a file, sent as it is (with --http: the request body).
         #[arg(long, short = 'e', value_name = "FILE")]
         event: Option<PathBuf>,
         /// Call the stage URL instead: `--http POST /paraphrase`, `--http GET /notes/x1?full=1`.
@@ -307,5 +307,14 @@ pub enum EventKind {
         /// A request header, `Name: value` (repeatable).
         #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
         headers: Vec<String>,
+    },
+    /// EventBridge's Scheduled Event, as a function with `schedule:` receives it.
+    Schedule {
+        /// Logical function name (its first schedule's rule is named in the event).
+        function: String,
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
     },
 }

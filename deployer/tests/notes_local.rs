@@ -75,6 +75,13 @@ fn the_notes_api_answers_every_invoke_form_and_a_browser() {
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["statusCode"], 204, "{out}");
     let (code, _, err) = p.run(&["invoke", "--target", "local", "--http", "DELETE", "/notes/n2"]);
     assert!(code == 1 && err.contains("HTTP 404"), "deleted once: {err}");
+    // event schedule: EventBridge's event, sent as is, answered with the report.
+    let scheduled = p.ok(&["event", "schedule", "notes"]);
+    assert_eq!(serde_json::from_str::<Value>(&scheduled).unwrap()["resources"][0], "arn:aws:events:us-east-1:000000000000:rule/notes-notes-notes");
+    std::fs::write(&file, &scheduled).unwrap();
+    let out = p.ok(&["invoke", "notes", "--target", "local", "--event", file.to_str().unwrap()]);
+    let report: Value = serde_json::from_str(&serde_json::from_str::<Value>(&out).unwrap()["body"].as_str().unwrap().to_owned()).unwrap();
+    assert_eq!(report["notes"], 1, "{out}");
 
     // A browser on another origin: preflight by the gateway, the response's
     // CORS header by the function (a proxy integration passes it through).

@@ -106,7 +106,9 @@ pub async fn run(ctx: &Context, on: &OnTarget, args: Args) -> Result<(), Failure
     };
     let (stack, target) = on.defining(function)?;
     let served = proxy_methods(stack, function);
-    let as_event = body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok()).is_some_and(|v| v.get("httpMethod").is_some() || v.get("requestContext").is_some());
+    // `--event FILE` is the event itself; `--data` is a request body for a
+    // proxy function, unless it already is an API Gateway event.
+    let as_event = args.event.is_some() || body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok()).is_some_and(|v| v.get("httpMethod").is_some() || v.get("requestContext").is_some());
     let payload = if args.raw || served.is_empty() || as_event {
         if !headers.is_empty() {
             return Err(Failure::User("`--header` goes with a request: use it with --http, or on a function behind a proxy route".into()));
@@ -261,6 +263,32 @@ pub fn event_api(ctx: &Context, stacks: &[Stack], stage: &str, method: &str, pat
     let (_, route, params) = serving(stacks.iter(), None, method, path)?;
     let event = api_event(stage, route, method, path, &params, &headers, body.unwrap_or_default().as_bytes());
     let _ = ctx;
+    println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());
+    Ok(())
+}
+
+/// `event schedule FN`: the Scheduled Event EventBridge sends the function
+/// (account and region as the local cloud's, unless the stack names a region).
+pub fn event_schedule(stacks: &[Stack], stage: &str, function: &str) -> Result<(), Failure> {
+    let Some(stack) = stacks.iter().find(|s| s.function(function).is_some()) else {
+        let names: Vec<&str> = stacks.iter().flat_map(|s| s.functions.iter().map(|f| f.name.as_str())).collect();
+        let hint = crate::diag::did_you_mean(function, names.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("functions: {}", names.join(", ")));
+        return Err(Failure::User(format!("no function `{function}` in the selected stacks\n  hint: {hint}")));
+    };
+    let f = stack.function(function).expect("found");
+    if f.schedules.is_empty() {
+        return Err(Failure::User(format!("function `{function}` has no `schedule:`\n  hint: add e.g. `schedule: rate(1 hour)` to it in {}", stack.file.display())));
+    }
+    let region = stack.region.clone().unwrap_or_else(|| crate::local::cloud::DEFAULT_REGION.to_owned());
+    let rule = crate::naming::schedule_rule_name(&stack.name, stage, function, 1);
+    let file = crate::local::cloud::ScheduleFile {
+        arn: format!("arn:aws:events:{region}:{}:rule/{rule}", crate::local::cloud::ACCOUNT),
+        rule,
+        expression: f.schedules[0].clone(),
+        function: crate::naming::function_name(&stack.name, stage, function),
+        created_ms: 0,
+    };
+    let event = crate::local::server::schedule::scheduled_event(&file, chrono::Utc::now(), &region);
     println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());
     Ok(())
 }

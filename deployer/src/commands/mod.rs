@@ -117,6 +117,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 let loaded = load_all(&ctx, &stacks, &stage.stage)?;
                 invoke::event_api(&ctx, &loaded, &stage.stage, &method, &path, &headers, data.as_deref())
             }
+            Command::Event { kind: crate::cli::EventKind::Schedule { function, stacks, stage } } => {
+                let loaded = load_all(&ctx, &stacks, &stage.stage)?;
+                invoke::event_schedule(&loaded, &stage.stage, &function)
+            }
             Command::Logs { function, stacks, stage, follow, since, filter } => {
                 logs::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, logs::Args { function, follow, since, filter }).await
             }

@@ -60,7 +60,17 @@ impl Iam {
         let Some(p) = self.principals.get(access_key) else {
             return Err(format!("The AWS access key id {access_key} does not exist on the local cloud; it may not perform {action} on {resource}"));
         };
-        match evaluate_in(&p.policy, action, resource, context) {
+        // The request context every AWS request carries (the local endpoints are
+        // loopback HTTP, but stand for AWS's HTTPS ones).
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let (epoch, current) = (now.to_string(), chrono::DateTime::from_timestamp(now as i64, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default());
+        let role_arn = role_of_session(&p.arn);
+        let mut full: Vec<(&str, &str)> = vec![("aws:SecureTransport", "true"), ("aws:EpochTime", &epoch), ("aws:CurrentTime", &current), ("aws:PrincipalArn", &role_arn)];
+        if let Some(account) = p.arn.split(':').nth(4) {
+            full.push(("aws:PrincipalAccount", account));
+        }
+        full.extend_from_slice(context);
+        match evaluate_in(&p.policy, action, resource, &full) {
             Decision::Allow => Ok(()),
             Decision::ExplicitDeny => Err(format!(
                 "User: {} is not authorized to perform: {action} on resource: {resource} with an explicit deny in an identity-based policy",
@@ -123,6 +133,17 @@ pub fn evaluate_in(policy: &Value, action: &str, resource: &str, context: &[(&st
     if allowed { Decision::Allow } else { Decision::ImplicitDeny }
 }
 
+/// `arn:aws:sts::A:assumed-role/R/S` → `arn:aws:iam::A:role/R` (what
+/// `aws:PrincipalArn` holds for a role session; the role's path is not in the
+/// session ARN, and stackctl's roles live under `/stackctl/`).
+fn role_of_session(session: &str) -> String {
+    let parts: Vec<&str> = session.split(':').collect();
+    match (parts.get(4), parts.get(5).and_then(|r| r.strip_prefix("assumed-role/"))) {
+        (Some(account), Some(rest)) => format!("arn:aws:iam::{account}:role/stackctl/{}", rest.split('/').next().unwrap_or_default()),
+        _ => session.to_owned(),
+    }
+}
+
 /// Whether every operator of a `Condition` block holds in `context`; `None`
 /// for an operator this evaluator does not implement.
 pub fn conditions_hold(condition: &Value, context: &[(&str, &str)]) -> Option<bool> {
@@ -168,6 +189,16 @@ pub fn conditions_hold(condition: &Value, context: &[(&str, &str)]) -> Option<bo
                     "stringequalsignorecase" | "stringnotequalsignorecase" => wanted.iter().any(|w| w.eq_ignore_ascii_case(v)),
                     "stringlike" | "stringnotlike" | "arnlike" | "arnnotlike" | "arnequals" | "arnnotequals" => wanted.iter().any(|w| glob(w, v, false)),
                     "bool" => wanted.iter().any(|w| w.eq_ignore_ascii_case(v)),
+                    numeric if numeric.starts_with("numeric") => {
+                        let have: f64 = v.parse().ok()?;
+                        let want: Vec<f64> = wanted.iter().map(|w| w.parse().ok()).collect::<Option<_>>()?;
+                        want.iter().any(|w| compare(numeric.trim_start_matches("numeric"), have, *w))
+                    }
+                    date if date.starts_with("date") => {
+                        let have = epoch_seconds(v)?;
+                        let want: Vec<f64> = wanted.iter().map(|w| epoch_seconds(w)).collect::<Option<_>>()?;
+                        want.iter().any(|w| compare(date.trim_start_matches("date"), have, *w))
+                    }
                     _ => return None,
                 };
                 Some(hit != negated)
@@ -183,6 +214,23 @@ pub fn conditions_hold(condition: &Value, context: &[(&str, &str)]) -> Option<bo
         }
     }
     Some(true)
+}
+
+/// `equals`, `notequals` (negated by the caller), `lessthan`, ... of two numbers.
+fn compare(op: &str, have: f64, want: f64) -> bool {
+    match op {
+        "equals" | "notequals" => have == want,
+        "lessthan" => have < want,
+        "lessthanequals" => have <= want,
+        "greaterthan" => have > want,
+        "greaterthanequals" => have >= want,
+        _ => false,
+    }
+}
+
+/// A date condition value: RFC 3339, or seconds since the epoch.
+fn epoch_seconds(v: &str) -> Option<f64> {
+    v.parse::<f64>().ok().or_else(|| chrono::DateTime::parse_from_rfc3339(v).ok().map(|t| t.timestamp() as f64))
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -293,7 +341,15 @@ mod tests {
         assert_eq!(list(&[]), Decision::ImplicitDeny);
         assert_eq!(evaluate_in(&policy, "s3:GetObject", "arn:aws:s3:::b/k", &[]), Decision::Allow);
         assert_eq!(evaluate_in(&policy, "s3:GetObject", "arn:aws:s3:::b/k", &[("s3:x", "2")]), Decision::ImplicitDeny);
+        // Numbers and dates compare as such.
+        assert_eq!(evaluate_in(&policy, "s3:PutObject", "arn:aws:s3:::b/k", &[("s3:max-keys", "1")]), Decision::Allow);
+        assert_eq!(evaluate_in(&policy, "s3:PutObject", "arn:aws:s3:::b/k", &[("s3:max-keys", "10")]), Decision::ImplicitDeny);
+        let dated = json!({ "Statement": [{ "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {
+            "DateLessThan": { "aws:CurrentTime": "2030-01-01T00:00:00Z" }, "Bool": { "aws:SecureTransport": "true" } } }] });
+        assert_eq!(evaluate_in(&dated, "s3:GetObject", "arn:aws:s3:::b/k", &[("aws:CurrentTime", "2026-11-25T10:00:00Z"), ("aws:SecureTransport", "true")]), Decision::Allow);
+        assert_eq!(evaluate_in(&dated, "s3:GetObject", "arn:aws:s3:::b/k", &[("aws:CurrentTime", "2031-01-01T00:00:00Z"), ("aws:SecureTransport", "true")]), Decision::ImplicitDeny);
         // An operator the evaluator does not implement never widens an Allow.
-        assert_eq!(evaluate_in(&policy, "s3:PutObject", "arn:aws:s3:::b/k", &[("s3:max-keys", "1")]), Decision::ImplicitDeny);
+        let ip = json!({ "Statement": [{ "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": { "IpAddress": { "aws:SourceIp": "10.0.0.0/8" } } }] });
+        assert_eq!(evaluate_in(&ip, "s3:GetObject", "arn:aws:s3:::b/k", &[("aws:SourceIp", "10.1.2.3")]), Decision::ImplicitDeny);
     }
 }

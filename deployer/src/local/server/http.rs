@@ -232,7 +232,15 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
             match tokio::time::timeout(INTEGRATION_TIMEOUT, function.invoke(event.to_string().into_bytes())).await {
                 Err(_) => gateway::server_error(504, "Endpoint request timed out", cors),
                 Ok(Ok(Outcome::Ok(body))) => match serde_json::from_slice(&body) {
-                    Ok(v) => gateway::proxy_response(&v),
+                    Ok(v) => {
+                        let response = gateway::proxy_response(&v);
+                        // API Gateway passes a proxy response on as it is: without the
+                        // function's own header, a browser on another origin refuses it.
+                        if route.cors && !response.headers.iter().any(|(k, _)| k == "access-control-allow-origin") {
+                            eprintln!("{request_id} warning: {} {} has `cors: true` but {}'s response has no Access-Control-Allow-Origin header: browsers on other origins will refuse it, here and on AWS (a proxy integration's function sets it)", request.method, route.path, method.function);
+                        }
+                        response
+                    }
                     Err(_) => {
                         eprintln!("{request_id} Execution failed due to configuration error: Malformed Lambda proxy response");
                         gateway::server_error(502, "Internal server error", cors)

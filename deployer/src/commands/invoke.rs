@@ -88,7 +88,7 @@ pub fn api_event(stage: &str, route: &Route, method: &str, path: &str, params: &
         method: method.to_ascii_uppercase(),
         path: format!("/{stage}{path_only}"),
         query,
-        headers: all_headers,
+        headers: gateway::forwarded_headers(all_headers),
         body: body.to_vec(),
         source_ip: "127.0.0.1".into(),
     };

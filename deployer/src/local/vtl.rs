@@ -73,7 +73,9 @@ impl Val {
         !matches!(self, Val::Null | Val::Bool(false))
     }
 
-    /// Java's `toString()`, which is what Velocity prints.
+    /// What API Gateway prints for a value: Java's `toString()` for scalars
+    /// and maps (`{foo=bar}`), but a list as compact JSON, with everything in
+    /// it (`[{"foo":"bar"}]`), alone or inside a map (`{foo=[{"nested":"bar"}]}`).
     fn render(&self) -> String {
         match self {
             Val::Null => String::new(),
@@ -83,8 +85,20 @@ impl Val {
                 if f.fract() == 0.0 && f.abs() < 1e15 { format!("{f:.1}") } else { f.to_string() }
             }
             Val::Str(s) => s.clone(),
-            Val::List(l) => format!("[{}]", l.iter().map(Val::render).collect::<Vec<_>>().join(", ")),
+            Val::List(_) => self.to_json().to_string(),
             Val::Map(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("{k}={}", v.render())).collect::<Vec<_>>().join(", ")),
+        }
+    }
+
+    fn to_json(&self) -> Json {
+        match self {
+            Val::Null => Json::Null,
+            Val::Bool(b) => Json::Bool(*b),
+            Val::Int(i) => Json::from(*i),
+            Val::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
+            Val::Str(s) => Json::String(s.clone()),
+            Val::List(l) => Json::Array(l.iter().map(Val::to_json).collect()),
+            Val::Map(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
         }
     }
 
@@ -109,7 +123,8 @@ impl Val {
 #[derive(Debug, Clone)]
 enum Node {
     Text(String),
-    Ref { r: Ref, quiet: bool, raw: String },
+    /// `$ref` or `$!ref`: in API Gateway both print nothing for a null reference.
+    Ref { r: Ref },
     Set { target: Ref, value: Expr },
     If { branches: Vec<(Expr, Vec<Node>)>, otherwise: Option<Vec<Node>> },
     Foreach { var: String, iter: Expr, body: Vec<Node> },
@@ -276,9 +291,7 @@ impl Parser {
                     if !text.is_empty() {
                         nodes.push(Node::Text(std::mem::take(&mut text)));
                     }
-                    let raw: String = self.s[start..self.i].iter().collect();
-                    let Node::Ref { r, quiet, .. } = node else { unreachable!() };
-                    nodes.push(Node::Ref { r, quiet, raw });
+                    nodes.push(node);
                     continue;
                 }
                 self.i = start;
@@ -444,7 +457,7 @@ impl Parser {
             }
             self.i += 1;
         }
-        Ok(Some(Node::Ref { r, quiet, raw: String::new() }))
+        Ok(Some(Node::Ref { r }))
     }
 
     /// After `$`: `name(.prop|.method(args)|[index])*`.
@@ -711,15 +724,12 @@ impl Eval<'_> {
         for n in nodes {
             match n {
                 Node::Text(t) => self.out.push_str(t),
-                Node::Ref { r, quiet, raw } => {
-                    let v = self.reference(r)?;
-                    match v {
-                        Some(Val::Null) | None if !*quiet => self.out.push_str(raw),
-                        Some(v) => {
-                            let text = v.render();
-                            self.out.push_str(&text);
-                        }
-                        None => {}
+                // API Gateway prints a null or undefined reference as nothing
+                // (Velocity would print its source text; API Gateway does not).
+                Node::Ref { r, .. } => {
+                    if let Some(v) = self.reference(r)? {
+                        let text = v.render();
+                        self.out.push_str(&text);
                     }
                 }
                 Node::Set { target, value } => {
@@ -792,9 +802,14 @@ impl Eval<'_> {
         Ok(Flow::Normal)
     }
 
+    /// The request body as templates see it: API Gateway gives an empty body as `{}`.
+    fn body_text(&self) -> String {
+        if self.req.body.is_empty() { "{}".to_owned() } else { self.req.body.clone() }
+    }
+
     fn body(&mut self) -> Json {
         if self.body_json.is_none() {
-            let parsed = serde_json::from_str(&self.req.body).unwrap_or(Json::Null);
+            let parsed = serde_json::from_str(&self.body_text()).unwrap_or(Json::Null);
             self.body_json = Some(parsed);
         }
         self.body_json.clone().unwrap_or(Json::Null)
@@ -833,7 +848,7 @@ impl Eval<'_> {
         let mut chain = r.chain.iter();
         let mut cur = match r.root.as_str() {
             "input" => match chain.next() {
-                Some(Acc::Prop(p)) if p == "body" => Val::Str(self.req.body.clone()),
+                Some(Acc::Prop(p)) if p == "body" => Val::Str(self.body_text()),
                 Some(Acc::Call(m, args)) => {
                     let args = self.args(args)?;
                     match m.as_str() {
@@ -853,7 +868,7 @@ impl Eval<'_> {
                                 .or_else(|| self.req.header.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map(|(_, v)| v));
                             Val::Str(found.cloned().unwrap_or_default())
                         }
-                        "body" => Val::Str(self.req.body.clone()),
+                        "body" => Val::Str(self.body_text()),
                         other => return Err(VtlError { line: 0, message: format!("`$input.{other}()` is not a method of $input") }),
                     }
                 }
@@ -998,6 +1013,11 @@ fn binary(op: Op, l: &Val, r: &Val) -> Val {
 }
 
 fn equal(l: &Val, r: &Val) -> bool {
+    // API Gateway compares a null (or undefined) reference equal to "".
+    match (l, r) {
+        (Val::Null, Val::Str(s)) | (Val::Str(s), Val::Null) => return s.is_empty(),
+        _ => {}
+    }
     match (l.number(), r.number()) {
         (Some(a), Some(b)) => a == b,
         _ => match (l, r) {

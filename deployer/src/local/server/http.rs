@@ -209,7 +209,7 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(parse_query).unwrap_or_default(),
-        headers: parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
+        headers: gateway::forwarded_headers(parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))),
         body,
         source_ip: "127.0.0.1".into(),
     };

@@ -1,0 +1,83 @@
+//! Mapping templates and request handling as API Gateway renders them, case by
+//! case. Each case names the AWS page it comes from and the exact output AWS
+//! gives. Classes of differences found against outputs recorded on real AWS
+//! (issue 16): lists as JSON and maps Java-style, null references printed as
+//! nothing, null equal to "", an empty body read as `{}`, dropped headers.
+
+use serde_json::json;
+use stackctl::local::gateway;
+use stackctl::local::vtl::{render, Request};
+
+/// The reference of `$input`, `$util` and `$context` (variables for data
+/// transformations) and of Velocity as API Gateway configures it.
+const VARIABLES: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html";
+/// The SQS integration example (`Action=SendMessage&MessageBody=$input.body`).
+const SQS: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/integrating-api-with-aws-services-sqs.html";
+/// The important notes of REST APIs: headers API Gateway drops.
+const NOTES: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html";
+
+struct Case {
+    page: &'static str,
+    template: &'static str,
+    body: &'static str,
+    expected: &'static str,
+}
+
+fn request(body: &str) -> Request {
+    let mut r = Request { body: body.into(), ..Default::default() };
+    r.context = json!({ "requestId": "r-1", "stage": "prod" });
+    r
+}
+
+const CASES: &[Case] = &[
+    // 1. Lists render as compact JSON, alone or inside a map; maps in Java style.
+    Case { page: VARIABLES, template: "$input.path('$.list')", body: r#"{"list":[{"foo":"bar"}]}"#, expected: r#"[{"foo":"bar"}]"# },
+    Case { page: VARIABLES, template: "$input.path('$.map')", body: r#"{"map":{"foo":[{"nested":"bar"}]}}"#, expected: r#"{foo=[{"nested":"bar"}]}"# },
+    Case { page: VARIABLES, template: "$input.path('$.map')", body: r#"{"map":{"foo":"bar"}}"#, expected: "{foo=bar}" },
+    Case { page: VARIABLES, template: "$input.path('$.list')", body: r#"{"list":["a",1,true,null]}"#, expected: r#"["a",1,true,null]"# },
+    // 2. A null or absent reference renders as nothing.
+    Case { page: VARIABLES, template: "{\"body\": $result, \"k\": \"$elem.partitionKey\"}", body: "{}", expected: "{\"body\": , \"k\": \"\"}" },
+    Case { page: VARIABLES, template: "#set($v = $input.path('$.missing'))[$v][$!v]", body: "{}", expected: "[][]" },
+    // 3. Null equals the empty string.
+    Case { page: VARIABLES, template: "#if($x == \"\")empty#{else}set#end", body: "{}", expected: "empty" },
+    Case { page: VARIABLES, template: "#if($x != '')set#{else}empty#end", body: "{}", expected: "empty" },
+    Case { page: VARIABLES, template: "#if($input.path('$.a') == '')empty#{else}set#end", body: r#"{"a":"x"}"#, expected: "set" },
+    // 4. An empty request body is `{}`.
+    Case { page: VARIABLES, template: "$input.body", body: "", expected: "{}" },
+    Case { page: VARIABLES, template: "$input.json('$')", body: "", expected: "{}" },
+    Case { page: VARIABLES, template: "$util.urlEncode($input.body)", body: "", expected: "%7B%7D" },
+    Case { page: SQS, template: "Action=SendMessage&MessageBody=$input.body", body: "", expected: "Action=SendMessage&MessageBody={}" },
+];
+
+#[test]
+fn every_case_renders_as_aws_does() {
+    let mut failures = Vec::new();
+    for c in CASES {
+        match render(c.template, &request(c.body)) {
+            Ok(out) if out == c.expected => {}
+            Ok(out) => failures.push(format!("{}\n  template {:?} body {:?}\n  expected {:?}\n  got      {:?}", c.page, c.template, c.body, c.expected, out)),
+            Err(e) => failures.push(format!("{}\n  template {:?}: {e}", c.page, c.template)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// 5. Headers API Gateway drops reach neither `$input.params()` nor the proxy event.
+#[test]
+fn dropped_headers_reach_no_integration() {
+    let _ = NOTES;
+    let sent: Vec<(String, String)> = [
+        ("Connection", "keep-alive"), ("Content-MD5", "Q2hlY2sgSW50ZWdyaXR5IQ=="), ("Expect", "100-continue"), ("Max-Forwards", "3"),
+        ("Proxy-Authenticate", "Basic"), ("Server", "x"), ("TE", "trailers"), ("Transfer-Encoding", "chunked"), ("Trailer", "Expires"),
+        ("Upgrade", "h2c"), ("WWW-Authenticate", "Basic"), ("X-Custom", "kept"), ("Accept", "*/*"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let forwarded = gateway::forwarded_headers(sent);
+    assert_eq!(forwarded, vec![("X-Custom".to_string(), "kept".to_string()), ("Accept".to_string(), "*/*".to_string())]);
+    let mut req = request("{}");
+    req.header = forwarded.iter().cloned().collect();
+    assert_eq!(render("$input.params().header", &req).unwrap(), "{Accept=*/*, X-Custom=kept}");
+    assert_eq!(render("[$input.params('Max-Forwards')]", &req).unwrap(), "[]");
+}

@@ -62,6 +62,55 @@ fn every_case_renders_as_aws_does() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `$util.escapeJavaScript`: Commons Lang's JavaScript escaping, which API
+/// Gateway documents as turning `'` into `\'`.
+#[test]
+fn escape_javascript_as_commons_lang() {
+    let _ = VARIABLES;
+    for (input, expected) in [
+        ("it's", "it\\'s"),
+        ("say \"hi\"", "say \\\"hi\\\""),
+        ("a/b\\c", "a\\/b\\\\c"),
+        ("\u{8}\u{c}\n\r\t", "\\b\\f\\n\\r\\t"),
+        ("\u{1}\u{1f}", "\\u0001\\u001F"),
+        ("\u{7f}", "\u{7f}"),
+        ("é€", "\\u00E9\\u20AC"),
+        ("😀", "\\uD83D\\uDE00"),
+    ] {
+        let mut req = request("{}");
+        req.querystring.insert("q".into(), input.into());
+        assert_eq!(render("$util.escapeJavaScript($input.params('q'))", &req).unwrap(), expected, "{input:?}");
+    }
+}
+
+/// `$context` of a REST API: every documented field a template reads.
+#[test]
+fn context_is_complete() {
+    let req = gateway::HttpRequest {
+        method: "post".into(),
+        path: "/prod/notes/n1".into(),
+        headers: vec![("Host".into(), "abc123.execute-api.eu-west-1.amazonaws.com".into()), ("User-Agent".into(), "curl/8".into())],
+        source_ip: "203.0.113.9".into(),
+        ..Default::default()
+    };
+    let c = gateway::request_context(&req, "prod", "/notes/{id}", "abc123", "req-9");
+    for (field, want) in [
+        ("requestId", json!("req-9")), ("extendedRequestId", json!("req-9")), ("apiId", json!("abc123")), ("stage", json!("prod")),
+        ("httpMethod", json!("POST")), ("resourcePath", json!("/notes/{id}")), ("path", json!("/prod/notes/n1")), ("protocol", json!("HTTP/1.1")),
+        ("domainName", json!("abc123.execute-api.eu-west-1.amazonaws.com")), ("domainPrefix", json!("abc123")), ("accountId", json!("000000000000")),
+    ] {
+        assert_eq!(c[field], want, "{field}: {c:#}");
+    }
+    assert_eq!(c["identity"]["sourceIp"], "203.0.113.9");
+    assert_eq!(c["identity"]["userAgent"], "curl/8");
+    let time = c["requestTime"].as_str().unwrap();
+    assert!(time.len() == 26 && time.ends_with(" +0000") && time.as_bytes()[2] == b'/', "dd/MMM/yyyy:HH:mm:ss +0000: {time}");
+    assert!(c["requestTimeEpoch"].as_i64().unwrap() > 1_700_000_000_000);
+    let mut vreq = request("{}");
+    vreq.context = c;
+    assert_eq!(render("$context.identity.sourceIp $context.resourcePath $context.httpMethod", &vreq).unwrap(), "203.0.113.9 /notes/{id} POST");
+}
+
 /// 5. Headers API Gateway drops reach neither `$input.params()` nor the proxy event.
 #[test]
 fn dropped_headers_reach_no_integration() {

@@ -156,6 +156,37 @@ fn is_text(headers: &[(String, String)]) -> bool {
         .is_none_or(|(_, v)| v.starts_with("text/") || v.contains("json") || v.contains("xml") || v.contains("x-www-form-urlencoded") || v.contains("javascript"))
 }
 
+/// API Gateway's request context (REST, v1): the proxy event's
+/// `requestContext` and a mapping template's `$context`.
+pub fn request_context(req: &HttpRequest, stage: &str, resource_path: &str, api_id: &str, request_id: &str) -> Value {
+    let path = format!("/{}", req.path.trim_start_matches('/').split_once('/').map(|(_, p)| p).unwrap_or(""));
+    let header = |name: &str| req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let domain = header("host").unwrap_or_else(|| format!("{api_id}.execute-api.{}.amazonaws.com", super::cloud::DEFAULT_REGION));
+    let now = chrono::Utc::now();
+    let resource_id = &crate::digest::sha256_hex(resource_path.as_bytes())[..6];
+    json!({
+        "accountId": super::cloud::ACCOUNT,
+        "apiId": api_id,
+        "domainName": domain,
+        "domainPrefix": domain.split('.').next().unwrap_or_default(),
+        "extendedRequestId": request_id,
+        "httpMethod": req.method.to_ascii_uppercase(),
+        "identity": {
+            "accessKey": null, "accountId": null, "caller": null, "cognitoAuthenticationProvider": null,
+            "cognitoAuthenticationType": null, "cognitoIdentityId": null, "cognitoIdentityPoolId": null,
+            "principalOrgId": null, "sourceIp": req.source_ip, "user": null, "userAgent": header("user-agent"), "userArn": null,
+        },
+        "path": format!("/{stage}{path}"),
+        "protocol": "HTTP/1.1",
+        "requestId": request_id,
+        "requestTime": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+        "requestTimeEpoch": now.timestamp_millis(),
+        "resourceId": resource_id,
+        "resourcePath": resource_path,
+        "stage": stage,
+    })
+}
+
 /// The Lambda proxy integration event (payload format 1.0).
 pub fn proxy_event(req: &HttpRequest, stage: &str, route: &Route, path_params: &BTreeMap<String, String>, api_id: &str, request_id: &str) -> Value {
     let resource_path = route.path.clone();
@@ -200,16 +231,7 @@ pub fn proxy_event(req: &HttpRequest, stage: &str, route: &Route, path_params: &
         "multiValueQueryStringParameters": multi(&req.query),
         "pathParameters": if path_params.is_empty() { Value::Null } else { json!(path_params) },
         "stageVariables": Value::Null,
-        "requestContext": {
-            "resourcePath": resource_path,
-            "httpMethod": req.method.to_ascii_uppercase(),
-            "path": format!("/{stage}{path}"),
-            "stage": stage,
-            "requestId": request_id,
-            "apiId": api_id,
-            "identity": { "sourceIp": req.source_ip },
-            "protocol": "HTTP/1.1",
-        },
+        "requestContext": request_context(req, stage, &resource_path, api_id, request_id),
         "body": body,
         "isBase64Encoded": !req.body.is_empty() && !text,
     })

@@ -1070,7 +1070,10 @@ fn method(v: &Val, name: &str, args: &[Val]) -> Val {
 }
 
 /// Apache Commons `StringEscapeUtils.escapeJavaScript`, which API Gateway uses:
-/// it escapes `'` and `/` too (so `\'` inside JSON is AWS's behaviour, not ours).
+/// it escapes `'` and `/` too (so `\'` inside JSON is AWS's behaviour, not ours);
+/// other control characters and everything past DEL (0x7F, itself kept) as
+/// `\uXXXX` in upper-case hex, per UTF-16 unit (a character outside the BMP is
+/// its surrogate pair, as Java strings hold it).
 pub fn escape_javascript(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
@@ -1084,8 +1087,11 @@ pub fn escape_javascript(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
+            c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{:04X}", unit);
+                }
             }
             c => out.push(c),
         }

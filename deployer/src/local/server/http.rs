@@ -228,7 +228,8 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
     }
     match &method.integration {
         Integration::Proxy => {
-            let event = gateway::proxy_event(&request, &stage.stage, route, &path_params, &stage.api_id, request_id);
+            let mut event = gateway::proxy_event(&request, &stage.stage, route, &path_params, &stage.api_id, request_id);
+            event["requestContext"]["deploymentId"] = serde_json::json!(stage.deployment_id);
             match tokio::time::timeout(INTEGRATION_TIMEOUT, function.invoke(event.to_string().into_bytes())).await {
                 Err(_) => gateway::server_error(504, "Endpoint request timed out", cors),
                 Ok(Ok(Outcome::Ok(body))) => match serde_json::from_slice(&body) {
@@ -290,19 +291,11 @@ fn template_request(r: &HttpRequest, path_params: &BTreeMap<String, String>, sta
         path: path_params.clone(),
         querystring: r.query.iter().cloned().collect(),
         header: r.headers.iter().cloned().collect(),
-        context: serde_json::json!({
-            "requestId": request_id,
-            "extendedRequestId": request_id,
-            "stage": stage.stage,
-            "apiId": stage.api_id,
-            "deploymentId": stage.deployment_id,
-            "resourcePath": route.path,
-            "httpMethod": r.method.to_ascii_uppercase(),
-            "path": r.path,
-            "protocol": "HTTP/1.1",
-            "accountId": cloud::ACCOUNT,
-            "identity": { "sourceIp": r.source_ip, "userAgent": r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("user-agent")).map(|(_, v)| v.clone()) },
-        }),
+        context: {
+            let mut context = gateway::request_context(r, &stage.stage, &route.path, &stage.api_id, request_id);
+            context["deploymentId"] = serde_json::json!(stage.deployment_id);
+            context
+        },
         stage_variables: BTreeMap::new(),
     }
 }

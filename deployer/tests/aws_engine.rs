@@ -448,6 +448,22 @@ async fn the_notes_api_deploys_with_exactly_its_intended_policy() {
     assert_eq!(c.lambda.get_function_concurrency().function_name("notes-production-notes").send().await.unwrap().reserved_concurrent_executions(), Some(10));
     let again = deploy(&e, &s, "production", "v1").await;
     assert!(again.plan.is_empty(), "{:?}", again.plan);
+
+    // Stage variables: set on the stage, changed, and one removed.
+    let mut s = s;
+    let api = s.api.as_mut().unwrap();
+    api.stage_variables.insert("production".into(), [("backend".to_string(), "https://a.example.com".to_string()), ("mode".to_string(), "fast".to_string())].into());
+    api.stage_variables.insert("default".into(), [("backend".to_string(), "https://staging.example.com".to_string())].into());
+    deploy(&e, &s, "production", "v1").await;
+    let variables = |stage: aws_sdk_apigateway::operation::get_stage::GetStageOutput| stage.variables().cloned().unwrap_or_default().into_iter().collect::<std::collections::BTreeMap<_, _>>();
+    let live = variables(c.apigateway.get_stage().rest_api_id(&api_id).stage_name("production").send().await.unwrap());
+    assert_eq!(live, [("backend".to_string(), "https://a.example.com".to_string()), ("mode".to_string(), "fast".to_string())].into());
+    s.api.as_mut().unwrap().stage_variables.insert("production".into(), [("backend".to_string(), "https://b.example.com".to_string())].into());
+    let changed = deploy(&e, &s, "production", "v1").await;
+    assert_eq!(changed.plan.changes().map(|st| st.id.as_str()).collect::<Vec<_>>(), ["deployment"]);
+    let live = variables(c.apigateway.get_stage().rest_api_id(&api_id).stage_name("production").send().await.unwrap());
+    assert_eq!(live, [("backend".to_string(), "https://b.example.com".to_string())].into(), "mode removed, backend changed");
+
     deploy::destroy(&e.clients, &s, "production", e.project.path(), &Options::default()).await.unwrap();
     nothing_of_stage_remains(&e.clients, "production").await;
     assert!(c.events.list_rules().name_prefix("notes-production-").send().await.unwrap().rules().is_empty(), "the rule is gone");

@@ -103,12 +103,18 @@ fn the_notes_api_answers_every_invoke_form_and_a_browser() {
 #[test]
 fn a_scheduled_function_fires_locally_and_reserved_concurrency_throttles() {
     let text = std::fs::read_to_string(support::local::repo().join("stacks/notes.yaml")).unwrap();
-    let stack = text.replace("schedule: cron(0 6 * * ? *)", "schedule: [rate(1 minute), cron(0 6 * * ? *)]");
+    let stack = text.replace("schedule: cron(0 6 * * ? *)", "schedule: [rate(1 minute), cron(0 6 * * ? *)]")
+        + "  stage_variables:\n    sched: { report: daily, owner: ops }\n    default: { report: never }\n";
     assert_ne!(stack, text);
     let mut p = Project::new("schedule", "sched", &[("notes.yaml", Some(&stack))]);
     p.env.push(("STACKCTL_LOCAL_MINUTE_SECONDS".into(), "1".into()));
     let out = p.ok(&["deploy", "--target", "local"]);
     assert!(out.contains("schedule/notes") && out.contains("schedule/notes-2"), "{out}");
+    // The stage's own variables, in the event a function of this stage receives.
+    let event: Value = serde_json::from_str(&p.ok(&["event", "api", "-p", "/notes"])).unwrap();
+    assert_eq!(event["stageVariables"], serde_json::json!({ "report": "daily", "owner": "ops" }));
+    let staged: Value = serde_json::from_slice(&std::fs::read(p.stage_dir("notes").join("api/stage.json")).unwrap()).unwrap();
+    assert_eq!(staged["variables"], serde_json::json!({ "report": "daily", "owner": "ops" }), "served by the local API");
     p.ok(&["invoke", "--target", "local", "--http", "PUT", "/notes/a", "--data", "abc"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let reports = loop {

@@ -189,11 +189,15 @@ impl AwsTarget {
     }
 
     pub(super) async fn apply_deployment(&self, run: &Run<'_>, node: &Node, update: bool) -> Result<Recorded, EngineError> {
-        let Spec::Deployment { stage, .. } = &node.spec else { unreachable!("dispatched on the kind") };
+        let Spec::Deployment { stage, variables, .. } = &node.spec else { unreachable!("dispatched on the kind") };
         let c = &self.clients;
         let id = node.id.as_str();
         let tags = self.tags(run);
         let api_id = run.output("api", "id")?;
+        let previous_variables: std::collections::BTreeMap<String, String> = run
+            .recorded(&node.id)
+            .and_then(|r| r.outputs.get("variables").and_then(|v| serde_json::from_str(v).ok()))
+            .unwrap_or_default();
         let deployment = retrying(|| async {
             c.apigateway
                 .create_deployment()
@@ -210,12 +214,20 @@ impl AwsTarget {
         // is not) there after all.
         let point = || async {
             retrying(|| async {
-                c.apigateway
+                let mut req = c
+                    .apigateway
                     .update_stage()
                     .rest_api_id(&api_id)
                     .stage_name(stage)
-                    .patch_operations(PatchOperation::builder().op(Op::Replace).path("/deploymentId").value(&deployment_id).build())
-                    .send()
+                    .patch_operations(PatchOperation::builder().op(Op::Replace).path("/deploymentId").value(&deployment_id).build());
+                // Stage variables: set the wanted ones, remove those recorded before.
+                for (k, v) in variables {
+                    req = req.patch_operations(PatchOperation::builder().op(Op::Replace).path(format!("/variables/{k}")).value(v).build());
+                }
+                for gone in previous_variables.keys().filter(|k| !variables.contains_key(*k)) {
+                    req = req.patch_operations(PatchOperation::builder().op(Op::Remove).path(format!("/variables/{gone}")).build());
+                }
+                req.send()
                     .await
                     .map_err(|e| AwsError::from_sdk(id, "apigateway:UpdateStage", e))
             })
@@ -224,6 +236,9 @@ impl AwsTarget {
         let create = || async {
             retrying(|| async {
                 let mut req = c.apigateway.create_stage().rest_api_id(&api_id).stage_name(stage).deployment_id(&deployment_id);
+                if !variables.is_empty() {
+                    req = req.set_variables(Some(variables.clone().into_iter().collect()));
+                }
                 for (k, v) in &tags {
                     req = req.tags(k, v);
                 }
@@ -253,6 +268,9 @@ impl AwsTarget {
         let mut outputs = BTreeMap::new();
         outputs.insert("stage".into(), stage.clone());
         outputs.insert("url".into(), invoke_url(&self.clients, &api_id, &run.ctx.region, stage));
+        if !variables.is_empty() {
+            outputs.insert("variables".into(), serde_json::to_string(variables).unwrap_or_default());
+        }
         Ok(Run::recorded_for(node, deployment_id, None, outputs))
     }
 

@@ -260,8 +260,12 @@ pub fn event_api(ctx: &Context, stacks: &[Stack], stage: &str, method: &str, pat
     if !path.starts_with('/') {
         return Err(Failure::User(format!("`{path}` is not a path\n  hint: write it from the stage's root, e.g. `/notes/x1`")));
     }
-    let (_, route, params) = serving(stacks.iter(), None, method, path)?;
-    let event = api_event(stage, route, method, path, &params, &headers, body.unwrap_or_default().as_bytes());
+    let (stack, route, params) = serving(stacks.iter(), None, method, path)?;
+    let mut event = api_event(stage, route, method, path, &params, &headers, body.unwrap_or_default().as_bytes());
+    let variables = stack.api.as_ref().map(|a| a.variables_for(stage)).unwrap_or_default();
+    if !variables.is_empty() {
+        event["stageVariables"] = serde_json::json!(variables);
+    }
     let _ = ctx;
     println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());
     Ok(())

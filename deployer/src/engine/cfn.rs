@@ -219,7 +219,7 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                 }
                 continue;
             }
-            Spec::Deployment { stage: stage_name, .. } => {
+            Spec::Deployment { stage: stage_name, variables, .. } => {
                 let deployment = format!("Deployment{}", &node.hash[..12]);
                 let mut depends: Vec<String> = methods.clone();
                 if cors_origin.is_some() {
@@ -230,10 +230,14 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                     "Properties": { "RestApiId": { "Ref": "RestApi" }, "Description": format!("stackctl {}", &node.hash[..12]) },
                     "DependsOn": depends,
                 }));
-                resources.insert("Stage".into(), json!({
+                let mut stage_resource = json!({
                     "Type": "AWS::ApiGateway::Stage",
                     "Properties": { "RestApiId": { "Ref": "RestApi" }, "StageName": stage_name, "DeploymentId": { "Ref": deployment }, "Tags": tag_list(stack, stage) }
-                }));
+                });
+                if !variables.is_empty() {
+                    stage_resource["Properties"]["Variables"] = json!(variables);
+                }
+                resources.insert("Stage".into(), stage_resource);
                 outputs.insert("InvokeUrl".into(), json!({ "Value": { "Fn::Sub": format!("https://${{RestApi}}.execute-api.${{AWS::Region}}.amazonaws.com/{stage_name}") } }));
                 continue;
             }

@@ -70,7 +70,13 @@ pub enum Spec {
     Method { path: String, http_method: String, integration: MethodIntegration },
     Permission { function: NodeId, statement_id: String, http_method: String, path: String },
     GatewayResponses { allow_origin: String },
-    Deployment { stage: String, api_hash: String },
+    Deployment {
+        stage: String,
+        api_hash: String,
+        /// The stage's variables (left out of the hash when there are none).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        variables: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -491,6 +497,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
             .collect();
         api_parts.sort_by(|a, b| a.id.cmp(&b.id));
         let api_hash = hash_of(&Spec::Deployment {
+            variables: BTreeMap::new(),
             stage: ctx.stage.clone(),
             api_hash: api_parts.iter().map(|n| format!("{}={}", n.id, n.hash)).collect::<Vec<_>>().join(";"),
         });
@@ -499,7 +506,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
         deps.extend(function_ids);
         deps.push("gateway-responses".into());
         deps.push(api_id.clone());
-        nodes.push(node("deployment", Spec::Deployment { stage: ctx.stage.clone(), api_hash }, deps));
+        nodes.push(node("deployment", Spec::Deployment { stage: ctx.stage.clone(), api_hash, variables: api.variables_for(&ctx.stage) }, deps));
     }
     Ok(Desired { stack: stack.name.clone(), stage: ctx.stage.clone(), nodes })
 }

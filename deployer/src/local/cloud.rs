@@ -112,6 +112,9 @@ pub struct StageFile {
     pub deployment_id: String,
     pub methods: Vec<MethodFile>,
     pub cors_origin: Option<String>,
+    /// Stage variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

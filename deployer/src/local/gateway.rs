@@ -342,6 +342,7 @@ mod tests {
             name: "x".into(),
             endpoint: crate::stack::model::EndpointType::Edge,
             cors: Cors::default(),
+            stage_variables: Default::default(),
             routes: vec![
                 Route { path: "/search".into(), cors: true, methods: vec![m("POST", "start"), m("GET", "worker")] },
                 Route { path: "/cars/{id}".into(), cors: false, methods: vec![m("GET", "car")] },

@@ -113,7 +113,7 @@ impl Files {
                 cloud::write_json(&self.dir.join("api").join("gateway-responses.json"), &serde_json::json!({ "allow_origin": allow_origin }), false)?;
                 Ok(Run::recorded_for(node, "gateway-responses".into(), None, BTreeMap::new()))
             }
-            Spec::Deployment { stage, .. } => {
+            Spec::Deployment { stage, variables, .. } => {
                 let api_id = name_of(run.output("api", "id"))?;
                 let methods: Vec<MethodFile> = cloud::read_all(&self.dir.join("api").join("methods"))?;
                 let cors_origin = std::fs::read(self.dir.join("api").join("gateway-responses.json"))
@@ -121,7 +121,7 @@ impl Files {
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                     .and_then(|v| v["allow_origin"].as_str().map(str::to_owned));
                 let deployment_id = cloud::random_id(6, false);
-                let snapshot = StageFile { stage: stage.clone(), api_id, deployment_id: deployment_id.clone(), methods, cors_origin };
+                let snapshot = StageFile { stage: stage.clone(), api_id, deployment_id: deployment_id.clone(), methods, cors_origin, variables: variables.clone() };
                 cloud::write_json(&self.dir.join("api").join("stage.json"), &snapshot, false)?;
                 let url = format!("http://127.0.0.1:{}/{stage}", port);
                 let outputs = [("url".to_string(), url), ("port".to_string(), port.to_string())].into();

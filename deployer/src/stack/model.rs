@@ -125,6 +125,15 @@ pub struct Api {
     pub endpoint: EndpointType,
     pub cors: Cors,
     pub routes: Vec<Route>,
+    /// Stage name (or `default`) → variables.
+    pub stage_variables: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Api {
+    /// The stage variables of `stage`: its own, else `default`'s.
+    pub fn variables_for(&self, stage: &str) -> BTreeMap<String, String> {
+        self.stage_variables.get(stage).or_else(|| self.stage_variables.get("default")).cloned().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

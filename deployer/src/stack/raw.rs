@@ -469,6 +469,10 @@ pub struct Api {
     /// Resource paths (starting with `/`) and their methods.
     #[schemars(with = "Entries<Route>")]
     pub routes: Spanned<Entries<Route>>,
+    /// Stage variables (`$stageVariables` in mapping templates, `stageVariables`
+    /// in proxy events), by stage name; `default` applies to every stage not listed.
+    #[serde(default)]
+    pub stage_variables: Entries<Entries<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

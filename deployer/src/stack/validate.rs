@@ -773,11 +773,29 @@ fn api(c: &mut Checker, stack: &str, a: &raw::Api, functions: &[&str]) -> model:
         }
         routes.push(model::Route { path: normal, cors: route.cors, methods });
     }
+    let mut stage_variables = BTreeMap::new();
+    for (stage, vars) in a.stage_variables.iter() {
+        if stage.value != "default" && naming::check_stage(&stage.value).is_err() {
+            c.at(stage, format!("`{}` is not a stage name", stage.value), "key stage variables by stage (`production`), or `default` for every other stage");
+        }
+        let mut resolved = BTreeMap::new();
+        for (name, value) in vars.iter() {
+            if name.value.is_empty() || !name.value.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                c.at(name, format!("invalid stage variable name `{}`", name.value), "API Gateway allows letters, digits and `_`");
+            }
+            if value.len() > 512 || !value.chars().all(|ch| ch.is_ascii_alphanumeric() || " -._~:/?#&=,".contains(ch)) {
+                c.at(name, format!("the value of stage variable `{}` has characters API Gateway refuses, or more than 512", name.value), "use letters, digits and `-._~:/?#&=,` and spaces, at most 512 characters");
+            }
+            resolved.insert(name.value.clone(), value.clone());
+        }
+        stage_variables.insert(stage.value.clone(), resolved);
+    }
     model::Api {
         name: a.name.clone().unwrap_or_else(|| stack.to_owned()),
         endpoint: a.endpoint.unwrap_or(model::EndpointType::Edge),
         cors,
         routes,
+        stage_variables,
     }
 }
 

@@ -230,6 +230,9 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
         Integration::Proxy => {
             let mut event = gateway::proxy_event(&request, &stage.stage, route, &path_params, &stage.api_id, request_id);
             event["requestContext"]["deploymentId"] = serde_json::json!(stage.deployment_id);
+            if !stage.variables.is_empty() {
+                event["stageVariables"] = serde_json::json!(stage.variables);
+            }
             match tokio::time::timeout(INTEGRATION_TIMEOUT, function.invoke(event.to_string().into_bytes())).await {
                 Err(_) => gateway::server_error(504, "Endpoint request timed out", cors),
                 Ok(Ok(Outcome::Ok(body))) => match serde_json::from_slice(&body) {
@@ -296,7 +299,7 @@ fn template_request(r: &HttpRequest, path_params: &BTreeMap<String, String>, sta
             context["deploymentId"] = serde_json::json!(stage.deployment_id);
             context
         },
-        stage_variables: BTreeMap::new(),
+        stage_variables: stage.variables.clone(),
     }
 }
 

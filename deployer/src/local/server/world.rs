@@ -69,7 +69,7 @@ fn api_model(name: &str, methods: &[MethodFile]) -> Api {
             }),
         }
     }
-    Api { name: name.into(), endpoint: EndpointType::Edge, cors, routes }
+    Api { name: name.into(), endpoint: EndpointType::Edge, cors, routes, stage_variables: Default::default() }
 }
 
 impl Server {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::error::{gone, retrying, AwsError, ErrorKind};
+use super::error::{gone, retrying, AwsError};
 use super::target::AwsTarget;
 use crate::engine::desired::{Node, Spec};
 use crate::engine::error::EngineError;
@@ -50,26 +50,7 @@ impl AwsTarget {
             let why: Vec<String> = targets.failed_entries().iter().map(|f| format!("{}: {}", f.error_code().unwrap_or("error"), f.error_message().unwrap_or_default())).collect();
             return Err(AwsError::new(id, "events:PutTargets", &why.join("; ")).into());
         }
-        let add = || async {
-            c.lambda
-                .add_permission()
-                .function_name(&fname)
-                .statement_id(statement_id)
-                .action("lambda:InvokeFunction")
-                .principal("events.amazonaws.com")
-                .source_arn(&rule_arn)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(id, "lambda:AddPermission", e))
-        };
-        match retrying(add).await {
-            Ok(_) => {}
-            Err(e) if matches!(e.kind, ErrorKind::AlreadyExists | ErrorKind::Conflict) => {
-                let _ = c.lambda.remove_permission().function_name(&fname).statement_id(statement_id).send().await;
-                retrying(add).await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.grant_invoke(id, &fname, statement_id, "events.amazonaws.com", &rule_arn, false).await?;
         let outputs = BTreeMap::from([
             ("expression".to_string(), expression.clone()),
             ("function".to_string(), fname),
@@ -106,10 +87,7 @@ impl AwsTarget {
         gone(|| async { c.events.remove_targets().rule(rule).ids(TARGET_ID).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "events:RemoveTargets", e)) }).await?;
         gone(|| async { c.events.delete_rule().name(rule).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "events:DeleteRule", e)) }).await?;
         if let (Some(function), Some(statement)) = (r.outputs.get("function"), r.outputs.get("statement_id")) {
-            gone(|| async {
-                c.lambda.remove_permission().function_name(function).statement_id(statement).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "lambda:RemovePermission", e))
-            })
-            .await?;
+            self.revoke_invoke(id, function, statement).await?;
         }
         Ok(())
     }

@@ -185,35 +185,12 @@ impl AwsTarget {
 
     pub(super) async fn apply_permission(&self, run: &Run<'_>, node: &Node, update: bool) -> Result<Recorded, EngineError> {
         let Spec::Permission { function, statement_id, http_method, path } = &node.spec else { unreachable!("dispatched on the kind") };
-        let c = &self.clients;
         let id = node.id.as_str();
         let api_id = run.output("api", "id")?;
         let fname = run.output(function, "id")?;
         let method = if http_method == "ANY" { "*" } else { http_method.as_str() };
         let source_arn = format!("arn:aws:execute-api:{}:{}:{api_id}/*/{method}{}", run.ctx.region, run.ctx.account, source_arn_path(path));
-        let add = || async {
-            c.lambda
-                .add_permission()
-                .function_name(&fname)
-                .statement_id(statement_id)
-                .action("lambda:InvokeFunction")
-                .principal("apigateway.amazonaws.com")
-                .source_arn(&source_arn)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(id, "lambda:AddPermission", e))
-        };
-        // A statement of that id already there (an update, or a cut deploy)
-        // is replaced.
-        let first = if update { None } else { Some(retrying(add).await) };
-        match first {
-            Some(Ok(_)) => {}
-            Some(Err(e)) if !matches!(e.kind, ErrorKind::AlreadyExists | ErrorKind::Conflict) => return Err(e.into()),
-            _ => {
-                let _ = c.lambda.remove_permission().function_name(&fname).statement_id(statement_id).send().await;
-                retrying(add).await?;
-            }
-        }
+        self.grant_invoke(id, &fname, statement_id, "apigateway.amazonaws.com", &source_arn, update).await?;
         let mut outputs = BTreeMap::new();
         outputs.insert("function".into(), fname);
         outputs.insert("source_arn".into(), source_arn);
@@ -221,10 +198,43 @@ impl AwsTarget {
     }
 
     pub(super) async fn delete_permission(&self, id: &str, r: &Recorded) -> Result<(), AwsError> {
-        let c = &self.clients;
         let function = r.outputs.get("function").map(String::as_str).unwrap_or_default();
+        self.revoke_invoke(id, function, &r.physical_id).await
+    }
+
+    /// A statement `statement_id` in `function`'s resource policy letting
+    /// `principal` invoke it from `source_arn`. One of that id already there
+    /// (an update — `replace` —, or a deploy that was cut) is replaced.
+    pub(super) async fn grant_invoke(&self, id: &str, function: &str, statement_id: &str, principal: &str, source_arn: &str, replace: bool) -> Result<(), AwsError> {
+        let c = &self.clients;
+        let add = || async {
+            c.lambda
+                .add_permission()
+                .function_name(function)
+                .statement_id(statement_id)
+                .action("lambda:InvokeFunction")
+                .principal(principal)
+                .source_arn(source_arn)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(id, "lambda:AddPermission", e))
+        };
+        let first = if replace { None } else { Some(retrying(add).await) };
+        match first {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) if !matches!(e.kind, ErrorKind::AlreadyExists | ErrorKind::Conflict) => Err(e),
+            _ => {
+                let _ = c.lambda.remove_permission().function_name(function).statement_id(statement_id).send().await;
+                retrying(add).await.map(|_| ())
+            }
+        }
+    }
+
+    /// Remove a statement of `function`'s resource policy (gone already is fine).
+    pub(super) async fn revoke_invoke(&self, id: &str, function: &str, statement_id: &str) -> Result<(), AwsError> {
+        let c = &self.clients;
         gone(|| async {
-            c.lambda.remove_permission().function_name(function).statement_id(&r.physical_id).send().await.map_err(|e| AwsError::from_sdk(id, "lambda:RemovePermission", e))
+            c.lambda.remove_permission().function_name(function).statement_id(statement_id).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(id, "lambda:RemovePermission", e))
         })
         .await
     }

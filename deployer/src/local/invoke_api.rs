@@ -118,11 +118,7 @@ impl InvokeApi {
                 r.headers_mut().insert("x-amz-function-error", hyper::header::HeaderValue::from_static("Unhandled"));
                 Ok(r)
             }
-            Ok(Outcome::Throttled) => Ok(json(
-                StatusCode::TOO_MANY_REQUESTS,
-                Some("TooManyRequestsException"),
-                serde_json::json!({ "Type": "User", "message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded" }).to_string(),
-            )),
+            Ok(Outcome::Throttled) => Ok(json(StatusCode::TOO_MANY_REQUESTS, Some("TooManyRequestsException"), super::lambda::throttled_body())),
             Err(e) => Ok(json(StatusCode::INTERNAL_SERVER_ERROR, Some("ServiceException"), serde_json::json!({ "message": e.to_string() }).to_string())),
         }
     }

@@ -62,6 +62,11 @@ pub enum Outcome {
     Throttled,
 }
 
+/// Lambda's answer to a throttled invocation (with HTTP 429, `TooManyRequestsException`).
+pub fn throttled_body() -> String {
+    serde_json::json!({ "Type": "User", "message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded" }).to_string()
+}
+
 struct Pending {
     id: String,
     payload: Vec<u8>,

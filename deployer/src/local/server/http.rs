@@ -179,7 +179,7 @@ async fn admin_invoke(server: &Server, name: &str, req: Request<hyper::body::Inc
     let (status, error, body) = match function.invoke(payload).await {
         Ok(Outcome::Ok(b)) => (200, None, b),
         Ok(Outcome::FunctionError(b) | Outcome::Failed(b)) => (200, Some("Unhandled"), b),
-        Ok(Outcome::Throttled) => (429, None, throttled_body()),
+        Ok(Outcome::Throttled) => (429, None, super::super::lambda::throttled_body().into_bytes()),
         Err(e) => (500, None, serde_json::json!({ "message": e.to_string() }).to_string().into_bytes()),
     };
     eprintln!("invoke {name} {status}{}", error.map(|e| format!(" function error ({e})")).unwrap_or_default());
@@ -301,11 +301,6 @@ fn template_request(r: &HttpRequest, path_params: &BTreeMap<String, String>, sta
         },
         stage_variables: stage.variables.clone(),
     }
-}
-
-/// Lambda's answer to a throttled invocation.
-fn throttled_body() -> Vec<u8> {
-    serde_json::json!({ "Type": "User", "message": "Rate Exceeded.", "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded" }).to_string().into_bytes()
 }
 
 /// API Gateway's answer when Lambda throttles the integration: 500, as on AWS

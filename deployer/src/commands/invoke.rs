@@ -285,14 +285,8 @@ pub fn event_schedule(stacks: &[Stack], stage: &str, function: &str) -> Result<(
     }
     let region = stack.region.clone().unwrap_or_else(|| crate::local::cloud::DEFAULT_REGION.to_owned());
     let rule = crate::naming::schedule_rule_name(&stack.name, stage, function, 1);
-    let file = crate::local::cloud::ScheduleFile {
-        arn: format!("arn:aws:events:{region}:{}:rule/{rule}", crate::local::cloud::ACCOUNT),
-        rule,
-        expression: f.schedules[0].clone(),
-        function: crate::naming::function_name(&stack.name, stage, function),
-        created_ms: 0,
-    };
-    let event = crate::local::server::schedule::scheduled_event(&file, chrono::Utc::now(), &region);
+    let rule_arn = format!("arn:aws:events:{region}:{}:rule/{rule}", crate::local::cloud::ACCOUNT);
+    let event = crate::local::server::schedule::scheduled_event(&rule_arn, chrono::Utc::now(), &region);
     println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());
     Ok(())
 }

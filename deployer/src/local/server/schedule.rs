@@ -20,8 +20,8 @@ pub fn minute() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-/// The Scheduled Event EventBridge sends for `rule` firing at `time`.
-pub fn scheduled_event(rule: &ScheduleFile, time: DateTime<Utc>, region: &str) -> serde_json::Value {
+/// The Scheduled Event EventBridge sends when the rule `rule_arn` fires at `time`.
+pub fn scheduled_event(rule_arn: &str, time: DateTime<Utc>, region: &str) -> serde_json::Value {
     serde_json::json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -30,7 +30,7 @@ pub fn scheduled_event(rule: &ScheduleFile, time: DateTime<Utc>, region: &str) -
         "account": cloud::ACCOUNT,
         "time": time.to_rfc3339_opts(SecondsFormat::Secs, true),
         "region": region,
-        "resources": [rule.arn],
+        "resources": [rule_arn],
         "detail": {},
     })
 }
@@ -51,40 +51,38 @@ fn first_after(s: &ScheduleFile, schedule: &Schedule, now: DateTime<Utc>, minute
 pub async fn run(server: Arc<Server>) {
     let minute = minute();
     let tick = (minute / 8).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    // Rule → (expression, creation, next firing).
-    let mut next: BTreeMap<String, (String, i64, DateTime<Utc>)> = BTreeMap::new();
+    // Rule → what it was parsed from (expression, creation), the parsed
+    // schedule and its next firing; parsed again only when the rule changes.
+    struct Planned {
+        expression: String,
+        created_ms: i64,
+        schedule: Schedule,
+        at: Option<DateTime<Utc>>,
+    }
+    let mut next: BTreeMap<String, Planned> = BTreeMap::new();
     loop {
         tokio::time::sleep(tick).await;
         let world = server.world();
         let now = Utc::now();
         next.retain(|rule, _| world.schedules.iter().any(|s| &s.rule == rule));
         for s in &world.schedules {
-            let Ok(parsed) = schedule::parse(&s.expression) else { continue };
-            let known = next.get(&s.rule).filter(|(e, c, _)| *e == s.expression && *c == s.created_ms).map(|(_, _, at)| *at);
-            let due = match known {
-                Some(at) => at,
-                None => match first_after(s, &parsed, now, minute) {
-                    Some(at) => {
-                        next.insert(s.rule.clone(), (s.expression.clone(), s.created_ms, at));
-                        at
-                    }
-                    None => continue,
-                },
-            };
-            if due > now {
-                continue;
+            let current = next.get(&s.rule).is_some_and(|p| p.expression == s.expression && p.created_ms == s.created_ms);
+            if !current {
+                let Ok(schedule) = schedule::parse(&s.expression) else { continue };
+                let at = first_after(s, &schedule, now, minute);
+                next.insert(s.rule.clone(), Planned { expression: s.expression.clone(), created_ms: s.created_ms, schedule, at });
             }
+            let Some(planned) = next.get_mut(&s.rule) else { continue };
+            let Some(due) = planned.at.filter(|at| *at <= now) else { continue };
             match world.functions.get(&s.function) {
                 Some((_, f)) => {
                     eprintln!("schedule {}: {} fires {} (event at {})", s.rule, s.expression, s.function, due.to_rfc3339_opts(SecondsFormat::Secs, true));
-                    f.invoke_event(scheduled_event(s, due, world.invoke.region.as_str()).to_string().into_bytes());
+                    f.invoke_event(scheduled_event(&s.arn, due, world.invoke.region.as_str()).to_string().into_bytes());
                 }
                 None => eprintln!("schedule {}: its target {} is not deployed", s.rule, s.function),
             }
             // Behind (the machine slept): the next firing after now, as EventBridge skips missed ones.
-            if let Some(after) = first_after(s, &parsed, now.max(due), minute) {
-                next.insert(s.rule.clone(), (s.expression.clone(), s.created_ms, after));
-            }
+            planned.at = first_after(s, &planned.schedule, now.max(due), minute);
         }
     }
 }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::stack::iam_catalog::{parse_operator, Operator};
+
 /// One caller: a function's role session.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -150,25 +152,14 @@ pub fn conditions_hold(condition: &Value, context: &[(&str, &str)]) -> Option<bo
     let Value::Object(ops) = condition else { return None };
     for (op, block) in ops {
         let Value::Object(keys) = block else { return None };
-        let lower = op.to_ascii_lowercase();
-        let (set, rest) = if let Some(r) = lower.strip_prefix("foranyvalue:") {
-            (Some(false), r.to_owned())
-        } else if let Some(r) = lower.strip_prefix("forallvalues:") {
-            (Some(true), r.to_owned())
-        } else {
-            (None, lower.clone())
-        };
-        let (base, if_exists) = match rest.strip_suffix("ifexists") {
-            Some(b) => (b.to_owned(), true),
-            None => (rest, false),
-        };
+        let Operator { base, if_exists, all_values: set } = parse_operator(op)?;
         for (key, expected) in keys {
             let wanted: Vec<String> = match expected {
                 Value::Array(a) => a.iter().map(scalar).collect::<Option<_>>()?,
                 v => vec![scalar(v)?],
             };
             let present: Vec<&str> = context.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v).collect();
-            if base == "null" {
+            if base == "Null" {
                 let want_absent = wanted.first().map(|w| w == "true")?;
                 if present.is_empty() != want_absent {
                     return Some(false);
@@ -183,22 +174,23 @@ pub fn conditions_hold(condition: &Value, context: &[(&str, &str)]) -> Option<bo
                 return Some(false);
             }
             let one = |v: &str| -> Option<bool> {
-                let negated = base.contains("not");
-                let hit = match base.as_str() {
-                    "stringequals" | "stringnotequals" => wanted.iter().any(|w| w == v),
-                    "stringequalsignorecase" | "stringnotequalsignorecase" => wanted.iter().any(|w| w.eq_ignore_ascii_case(v)),
-                    "stringlike" | "stringnotlike" | "arnlike" | "arnnotlike" | "arnequals" | "arnnotequals" => wanted.iter().any(|w| glob(w, v, false)),
-                    "bool" => wanted.iter().any(|w| w.eq_ignore_ascii_case(v)),
-                    numeric if numeric.starts_with("numeric") => {
+                let negated = base.contains("Not");
+                let hit = match base {
+                    "StringEquals" | "StringNotEquals" => wanted.iter().any(|w| w == v),
+                    "StringEqualsIgnoreCase" | "StringNotEqualsIgnoreCase" => wanted.iter().any(|w| w.eq_ignore_ascii_case(v)),
+                    "StringLike" | "StringNotLike" | "ArnLike" | "ArnNotLike" | "ArnEquals" | "ArnNotEquals" => wanted.iter().any(|w| glob(w, v, false)),
+                    "Bool" => wanted.iter().any(|w| w.eq_ignore_ascii_case(v)),
+                    numeric if numeric.starts_with("Numeric") => {
                         let have: f64 = v.parse().ok()?;
                         let want: Vec<f64> = wanted.iter().map(|w| w.parse().ok()).collect::<Option<_>>()?;
-                        want.iter().any(|w| compare(numeric.trim_start_matches("numeric"), have, *w))
+                        want.iter().any(|w| compare(&numeric["Numeric".len()..], have, *w))
                     }
-                    date if date.starts_with("date") => {
+                    date if date.starts_with("Date") => {
                         let have = epoch_seconds(v)?;
                         let want: Vec<f64> = wanted.iter().map(|w| epoch_seconds(w)).collect::<Option<_>>()?;
-                        want.iter().any(|w| compare(date.trim_start_matches("date"), have, *w))
+                        want.iter().any(|w| compare(&date["Date".len()..], have, *w))
                     }
+                    // BinaryEquals, IpAddress, NotIpAddress: not implemented here.
                     _ => return None,
                 };
                 Some(hit != negated)
@@ -216,14 +208,14 @@ pub fn conditions_hold(condition: &Value, context: &[(&str, &str)]) -> Option<bo
     Some(true)
 }
 
-/// `equals`, `notequals` (negated by the caller), `lessthan`, ... of two numbers.
+/// `Equals`, `NotEquals` (negated by the caller), `LessThan`, ... of two numbers.
 fn compare(op: &str, have: f64, want: f64) -> bool {
     match op {
-        "equals" | "notequals" => have == want,
-        "lessthan" => have < want,
-        "lessthanequals" => have <= want,
-        "greaterthan" => have > want,
-        "greaterthanequals" => have >= want,
+        "Equals" | "NotEquals" => have == want,
+        "LessThan" => have < want,
+        "LessThanEquals" => have <= want,
+        "GreaterThan" => have > want,
+        "GreaterThanEquals" => have >= want,
         _ => false,
     }
 }

@@ -127,6 +127,42 @@ pub fn expand(prefix: &str, pattern: &str) -> Vec<Action> {
     out
 }
 
+/// IAM's condition operators (each also with `IfExists`, and `ForAnyValue:` /
+/// `ForAllValues:` in front).
+pub const CONDITION_OPERATORS: &[&str] = &[
+    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
+    "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals",
+    "DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals",
+    "Bool", "BinaryEquals", "IpAddress", "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Null",
+];
+
+/// A condition operator as written, taken apart:
+/// `ForAllValues:StringLikeIfExists` is `StringLike`, all values, if exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operator {
+    /// One of [`CONDITION_OPERATORS`].
+    pub base: &'static str,
+    pub if_exists: bool,
+    /// `Some(true)`: `ForAllValues:`, `Some(false)`: `ForAnyValue:`.
+    pub all_values: Option<bool>,
+}
+
+/// Parse an operator (case-insensitively, as IAM reads it); `None` for one IAM does not have.
+pub fn parse_operator(op: &str) -> Option<Operator> {
+    let lower = op.to_ascii_lowercase();
+    let (all_values, rest) = match (lower.strip_prefix("forallvalues:"), lower.strip_prefix("foranyvalue:")) {
+        (Some(r), _) => (Some(true), r),
+        (_, Some(r)) => (Some(false), r),
+        _ => (None, lower.as_str()),
+    };
+    let (rest, if_exists) = match rest.strip_suffix("ifexists") {
+        Some(b) => (b, true),
+        None => (rest, false),
+    };
+    let base = CONDITION_OPERATORS.iter().copied().find(|o| o.eq_ignore_ascii_case(rest))?;
+    Some(Operator { base, if_exists, all_values })
+}
+
 /// IAM's global condition keys and their types (`*`: any suffix), as the
 /// linter knows them.
 pub const GLOBAL_CONDITION_KEYS: &[(&str, &str)] = &[

@@ -370,23 +370,6 @@ fn access_name(a: raw::Access) -> &'static str {
     }
 }
 
-/// IAM's condition operators (each also with `IfExists`, and `ForAnyValue:` /
-/// `ForAllValues:` in front).
-pub const CONDITION_OPERATORS: &[&str] = &[
-    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
-    "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals",
-    "DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals",
-    "Bool", "BinaryEquals", "IpAddress", "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Null",
-];
-
-/// The base operator of a condition operator as written (`ForAnyValue:StringLikeIfExists` → `StringLike`).
-pub fn condition_operator(op: &str) -> Option<&'static str> {
-    let lower = op.to_ascii_lowercase();
-    let lower = lower.strip_prefix("foranyvalue:").or_else(|| lower.strip_prefix("forallvalues:")).unwrap_or(&lower).to_owned();
-    let base = lower.strip_suffix("ifexists").unwrap_or(&lower);
-    CONDITION_OPERATORS.iter().copied().find(|o| o.eq_ignore_ascii_case(base))
-}
-
 /// The type of values an operator compares (IAM's families).
 fn operator_type(base: &str) -> &'static str {
     match base {
@@ -578,10 +561,12 @@ fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names:
         match &cond.value {
             serde_json::Value::Object(ops) => {
                 for (op, block) in ops {
-                    if condition_operator(op).is_none() {
-                        let hint = match did_you_mean(op, CONDITION_OPERATORS.iter().copied()) {
+                    let base = super::iam_catalog::parse_operator(op).map(|o| o.base);
+                    if base.is_none() {
+                        let operators = super::iam_catalog::CONDITION_OPERATORS;
+                        let hint = match did_you_mean(op, operators.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("use one of IAM's operators: {}", CONDITION_OPERATORS.join(", ")),
+                            None => format!("use one of IAM's operators: {}", operators.join(", ")),
                         };
                         c.at_loc(at.0, at.1, format!("unknown condition operator `{op}`"), hint);
                     }
@@ -589,7 +574,6 @@ fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names:
                         c.at_loc(at.0, at.1, format!("condition `{op}` must map condition keys to values"), "write e.g. `{ StringLike: { \"s3:prefix\": [\"notes/*\"] } }`");
                         continue;
                     };
-                    let base = condition_operator(op);
                     for (key, value) in keys {
                         let scalar = |v: &serde_json::Value| v.is_string() || v.is_number() || v.is_boolean();
                         if !(scalar(value) || value.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(scalar))) {

@@ -260,16 +260,7 @@ pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
         }
     }
     for st in &f.permissions.statements {
-        let resolve = |r: ArnRef<'_>| -> Result<String, String> {
-            Ok(match r {
-                ArnRef::Account => ctx.account.clone(),
-                ArnRef::Region => ctx.region.clone(),
-                ArnRef::Stage => ctx.stage.clone(),
-                ArnRef::Stack => stack.name.clone(),
-                ArnRef::Bucket(b) => naming::bucket_name(&stack.name, &ctx.stage, b, &ctx.account, &ctx.region),
-                ArnRef::Function(t) => naming::function_name(&stack.name, &ctx.stage, t),
-            })
-        };
+        let resolve = |r: ArnRef<'_>| -> Result<String, String> { Ok(r.value(&stack.name, &ctx.stage, &ctx.account, &ctx.region)) };
         // Validated: every reference resolves.
         let resources: Vec<String> = st.resources.iter().map(|r| substitute(r, resolve).unwrap_or_else(|_| r.clone())).collect();
         let mut statement = json!({ "Sid": st.sid, "Effect": "Allow", "Action": st.actions, "Resource": resources });

@@ -207,6 +207,20 @@ pub enum ArnRef<'a> {
     Function(&'a str),
 }
 
+impl ArnRef<'_> {
+    /// What the reference stands for in a stage of a stack, in an account and region.
+    pub fn value(self, stack: &str, stage: &str, account: &str, region: &str) -> String {
+        match self {
+            ArnRef::Account => account.to_owned(),
+            ArnRef::Region => region.to_owned(),
+            ArnRef::Stage => stage.to_owned(),
+            ArnRef::Stack => stack.to_owned(),
+            ArnRef::Bucket(b) => crate::naming::bucket_name(stack, stage, b, account, region),
+            ArnRef::Function(f) => crate::naming::function_name(stack, stage, f),
+        }
+    }
+}
+
 /// Replace the stack's `${...}` references of a resource with `resolve`'s
 /// answers; IAM's own policy variables (`${aws:username}`) are kept. The error
 /// names a reference that is not one.

@@ -500,16 +500,11 @@ fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names:
     }
     // Resources, with the stack's references resolved for checking.
     let placeholder = |r: model::ArnRef<'_>| -> Result<String, String> {
-        let (account, region) = ("000000000000", "eu-central-1");
         match r {
-            model::ArnRef::Account => Ok(account.into()),
-            model::ArnRef::Region => Ok(region.into()),
-            model::ArnRef::Stage => Ok(names.stage.into()),
-            model::ArnRef::Stack => Ok(names.stack.into()),
-            model::ArnRef::Bucket(b) if names.buckets.contains(&b) => Ok(naming::bucket_name(names.stack, names.stage, b, account, region)),
-            model::ArnRef::Function(f) if names.functions.contains(&f) => Ok(naming::function_name(names.stack, names.stage, f)),
-            model::ArnRef::Bucket(b) => Err(format!("`${{bucket:{b}}}` refers to a bucket this stack does not declare{}", declared(names.buckets))),
-            model::ArnRef::Function(f) => Err(format!("`${{function:{f}}}` refers to a function this stack does not declare{}", declared(names.functions))),
+            model::ArnRef::Bucket(b) if !names.buckets.contains(&b) => Err(format!("`${{bucket:{b}}}` refers to a bucket this stack does not declare{}", declared(names.buckets))),
+            model::ArnRef::Function(f) if !names.functions.contains(&f) => Err(format!("`${{function:{f}}}` refers to a function this stack does not declare{}", declared(names.functions))),
+            // Any account and region will do for checking.
+            r => Ok(r.value(names.stack, names.stage, "000000000000", "eu-central-1")),
         }
     };
     let mut resources = Vec::new();

@@ -68,9 +68,13 @@ fn proxy_methods<'a>(stack: &'a Stack, function: &str) -> Vec<(&'a Route, &'a st
 }
 
 /// The API Gateway proxy event of a request to `path` (with its query string)
-/// on a stage: what API Gateway sends the function.
-pub fn api_event(stage: &str, route: &Route, method: &str, path: &str, params: &BTreeMap<String, String>, headers: &[(String, String)], body: &[u8]) -> Value {
+/// on a stage of `stack`: what API Gateway sends the function, with the
+/// route's path parameters and the stage's variables. `None` when no route of
+/// the stack serves the path.
+pub fn api_event(stack: &Stack, stage: &str, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Option<Value> {
     let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+    let api = stack.api.as_ref()?;
+    let (route, params) = gateway::find_route(api, path_only)?;
     let query: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -92,7 +96,12 @@ pub fn api_event(stage: &str, route: &Route, method: &str, path: &str, params: &
         body: body.to_vec(),
         source_ip: "127.0.0.1".into(),
     };
-    gateway::proxy_event(&req, stage, route, params, "stackctl-invoke", &uuid::Uuid::new_v4().to_string())
+    let mut event = gateway::proxy_event(&req, stage, route, &params, "stackctl-invoke", &uuid::Uuid::new_v4().to_string());
+    let variables = api.variables_for(stage);
+    if !variables.is_empty() {
+        event["stageVariables"] = serde_json::json!(variables);
+    }
+    Some(event)
 }
 
 pub async fn run(ctx: &Context, on: &OnTarget, args: Args) -> Result<(), Failure> {
@@ -136,7 +145,9 @@ pub async fn run(ctx: &Context, on: &OnTarget, args: Args) -> Result<(), Failure
         if !ctx.json() {
             eprintln!("sending {method} {} as API Gateway's proxy event (--raw sends the payload as is)", route.path);
         }
-        api_event(&on.stage, route, method, &route.path, &BTreeMap::new(), &headers, body.as_deref().unwrap_or_default()).to_string().into_bytes()
+        let event = api_event(stack, &on.stage, method, &route.path, &headers, body.as_deref().unwrap_or_default());
+        let event = event.ok_or_else(|| Failure::Operation(format!("no route of stack `{}` serves {}", stack.name, route.path)))?;
+        event.to_string().into_bytes()
     };
     let state = on.recorded(stack, target.as_ref()).await?;
     let Some((state, name)) = state.and_then(|s| s.function_physical(function).map(|n| (s, n))) else {
@@ -260,12 +271,8 @@ pub fn event_api(ctx: &Context, stacks: &[Stack], stage: &str, method: &str, pat
     if !path.starts_with('/') {
         return Err(Failure::User(format!("`{path}` is not a path\n  hint: write it from the stage's root, e.g. `/notes/x1`")));
     }
-    let (stack, route, params) = serving(stacks.iter(), None, method, path)?;
-    let mut event = api_event(stage, route, method, path, &params, &headers, body.unwrap_or_default().as_bytes());
-    let variables = stack.api.as_ref().map(|a| a.variables_for(stage)).unwrap_or_default();
-    if !variables.is_empty() {
-        event["stageVariables"] = serde_json::json!(variables);
-    }
+    let (stack, _, _) = serving(stacks.iter(), None, method, path)?;
+    let event = api_event(stack, stage, method, path, &headers, body.unwrap_or_default().as_bytes());
     let _ = ctx;
     println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());
     Ok(())

@@ -106,7 +106,12 @@ struct Enforcer {
 
 impl Enforcer {
     fn allow(&self, access_key: &str, action: &str, resource: &str) -> S3Result<()> {
-        self.iam.check(access_key, action, resource).map_err(|message| s3_error!(AccessDenied, "{message}"))
+        self.allow_in(access_key, action, resource, &[])
+    }
+
+    /// [`Enforcer::allow`] with the request's condition keys.
+    fn allow_in(&self, access_key: &str, action: &str, resource: &str, context: &[(&str, &str)]) -> S3Result<()> {
+        self.iam.check_in(access_key, action, resource, context).map_err(|message| s3_error!(AccessDenied, "{message}"))
     }
 
     /// A listing is `s3:ListBucket` on the bucket, with the condition keys
@@ -124,8 +129,7 @@ impl Enforcer {
         if let Some(m) = &max_keys {
             context.push(("s3:max-keys", m));
         }
-        let resource = format!("arn:aws:s3:::{bucket}");
-        self.iam.check_in(&creds.access_key, "s3:ListBucket", &resource, &context).map_err(|message| s3_error!(AccessDenied, "{message}"))
+        self.allow_in(&creds.access_key, "s3:ListBucket", &format!("arn:aws:s3:::{bucket}"), &context)
     }
 
     /// The source of a copy is a key like any other, read with `s3:GetObject`.

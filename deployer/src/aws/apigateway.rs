@@ -25,7 +25,7 @@ pub fn invoke_url(clients: &Clients, api_id: &str, region: &str, stage: &str) ->
 }
 
 fn lambda_uri(run: &Run<'_>, function_name: &str) -> String {
-    format!("arn:aws:apigateway:{0}:lambda:path/2015-03-31/functions/arn:aws:lambda:{0}:{1}:function:{function_name}/invocations", run.ctx.region, run.ctx.account)
+    format!("arn:aws:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations", run.ctx.region, crate::engine::desired::function_arn(run.ctx, function_name))
 }
 
 impl AwsTarget {

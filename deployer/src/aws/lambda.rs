@@ -17,7 +17,7 @@ use crate::engine::run::Run;
 use crate::engine::state::Recorded;
 
 fn function_arn(run: &Run<'_>, name: &str) -> String {
-    format!("arn:aws:lambda:{}:{}:function:{name}", run.ctx.region, run.ctx.account)
+    crate::engine::desired::function_arn(run.ctx, name)
 }
 
 async fn wait_updated(c: &Clients, name: &str, id: &str) -> Result<(), AwsError> {

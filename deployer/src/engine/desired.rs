@@ -196,6 +196,11 @@ fn node(id: impl Into<String>, spec: Spec, depends_on: Vec<NodeId>) -> Node {
     Node { id: id.into(), spec, depends_on, hash }
 }
 
+/// A function's ARN (`name`: its physical name), in the stage's account and region.
+pub fn function_arn(ctx: &Context, name: &str) -> String {
+    format!("arn:aws:lambda:{}:{}:function:{name}", ctx.region, ctx.account)
+}
+
 /// IAM's limit on the inline policies of one role, whitespace not counted.
 pub const ROLE_POLICY_MAX: usize = 10_240;
 
@@ -225,7 +230,7 @@ pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
         .permissions
         .invoke
         .iter()
-        .map(|t| format!("arn:aws:lambda:{}:{}:function:{}", ctx.region, ctx.account, naming::function_name(&stack.name, &ctx.stage, t)))
+        .map(|t| function_arn(ctx, &naming::function_name(&stack.name, &ctx.stage, t)))
         .collect();
     if !targets.is_empty() {
         statements.push(json!({ "Sid": "InvokeDeclaredFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": targets }));
@@ -388,8 +393,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
             let n = i + 1;
             let id = if n == 1 { format!("schedule/{}", f.name) } else { format!("schedule/{}-{n}", f.name) };
             let rule = naming::schedule_rule_name(&stack.name, &ctx.stage, &f.name, n);
-            let function_arn = format!("arn:aws:lambda:{}:{}:function:{}", ctx.region, ctx.account, fname(&f.name));
-            let spec = Spec::Schedule { rule: rule.clone(), expression: expression.clone(), function: format!("function/{}", f.name), function_arn, statement_id: format!("events-{rule}") };
+            let spec = Spec::Schedule { rule: rule.clone(), expression: expression.clone(), function: format!("function/{}", f.name), function_arn: function_arn(ctx, &fname(&f.name)), statement_id: format!("events-{rule}") };
             nodes.push(node(id, spec, vec![format!("function/{}", f.name)]));
         }
     }

@@ -54,7 +54,7 @@ impl Files {
                 let fdir = self.dir.join("functions").join(name);
                 std::fs::create_dir_all(&fdir)?;
                 let bootstrap_sha256 = install_bootstrap(zip, code_sha256, &fdir.join("bootstrap"))?;
-                let arn = format!("arn:aws:lambda:{region}:{account}:function:{name}");
+                let arn = crate::engine::desired::function_arn(run.ctx, name);
                 let config = FunctionFile {
                     name: name.clone(),
                     arn: arn.clone(),

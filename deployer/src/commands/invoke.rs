@@ -96,12 +96,7 @@ pub fn api_event(stack: &Stack, stage: &str, method: &str, path: &str, headers: 
         body: body.to_vec(),
         source_ip: "127.0.0.1".into(),
     };
-    let mut event = gateway::proxy_event(&req, stage, route, &params, "stackctl-invoke", &uuid::Uuid::new_v4().to_string());
-    let variables = api.variables_for(stage);
-    if !variables.is_empty() {
-        event["stageVariables"] = serde_json::json!(variables);
-    }
-    Some(event)
+    Some(gateway::proxy_event(&req, stage, route, &params, &api.variables_for(stage), "stackctl-invoke", &uuid::Uuid::new_v4().to_string()))
 }
 
 pub async fn run(ctx: &Context, on: &OnTarget, args: Args) -> Result<(), Failure> {

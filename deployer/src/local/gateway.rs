@@ -159,7 +159,7 @@ fn is_text(headers: &[(String, String)]) -> bool {
 /// API Gateway's request context (REST, v1): the proxy event's
 /// `requestContext` and a mapping template's `$context`.
 pub fn request_context(req: &HttpRequest, stage: &str, resource_path: &str, api_id: &str, request_id: &str) -> Value {
-    let path = format!("/{}", req.path.trim_start_matches('/').split_once('/').map(|(_, p)| p).unwrap_or(""));
+    let path = path_in_stage(req);
     let header = |name: &str| req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
     let domain = header("host").unwrap_or_else(|| format!("{api_id}.execute-api.{}.amazonaws.com", super::cloud::DEFAULT_REGION));
     let now = chrono::Utc::now();
@@ -187,10 +187,15 @@ pub fn request_context(req: &HttpRequest, stage: &str, resource_path: &str, api_
     })
 }
 
-/// The Lambda proxy integration event (payload format 1.0).
-pub fn proxy_event(req: &HttpRequest, stage: &str, route: &Route, path_params: &BTreeMap<String, String>, api_id: &str, request_id: &str) -> Value {
+/// A request's path without its stage: `/production/notes/n1` → `/notes/n1`.
+fn path_in_stage(req: &HttpRequest) -> String {
+    format!("/{}", req.path.trim_start_matches('/').split_once('/').map(|(_, p)| p).unwrap_or(""))
+}
+
+/// The Lambda proxy integration event (payload format 1.0), with the stage's variables.
+pub fn proxy_event(req: &HttpRequest, stage: &str, route: &Route, path_params: &BTreeMap<String, String>, stage_variables: &BTreeMap<String, String>, api_id: &str, request_id: &str) -> Value {
     let resource_path = route.path.clone();
-    let path = format!("/{}", req.path.trim_start_matches('/').split_once('/').map(|(_, p)| p).unwrap_or(""));
+    let path = path_in_stage(req);
     let single = |pairs: &[(String, String)]| -> Value {
         if pairs.is_empty() {
             return Value::Null;
@@ -230,7 +235,7 @@ pub fn proxy_event(req: &HttpRequest, stage: &str, route: &Route, path_params: &
         "queryStringParameters": single(&req.query),
         "multiValueQueryStringParameters": multi(&req.query),
         "pathParameters": if path_params.is_empty() { Value::Null } else { json!(path_params) },
-        "stageVariables": Value::Null,
+        "stageVariables": if stage_variables.is_empty() { Value::Null } else { json!(stage_variables) },
         "requestContext": request_context(req, stage, &resource_path, api_id, request_id),
         "body": body,
         "isBase64Encoded": !req.body.is_empty() && !text,
@@ -432,7 +437,7 @@ mod tests {
         r.query = vec![("a".into(), "1".into()), ("a".into(), "2".into())];
         r.headers = vec![("content-type".into(), "application/json".into())];
         r.body = b"{\"x\":1}".to_vec();
-        let e = proxy_event(&r, "production", &a.routes[0], &BTreeMap::new(), "api1", "req1");
+        let e = proxy_event(&r, "production", &a.routes[0], &BTreeMap::new(), &BTreeMap::new(), "api1", "req1");
         assert_eq!(e["path"], "/search");
         assert_eq!(e["resource"], "/search");
         assert_eq!(e["body"], "{\"x\":1}");
@@ -443,7 +448,7 @@ mod tests {
         assert_eq!(e["pathParameters"], Value::Null);
         r.headers = vec![("content-type".into(), "image/png".into())];
         r.body = vec![0, 159, 146, 150];
-        let e = proxy_event(&r, "production", &a.routes[0], &BTreeMap::new(), "api1", "req1");
+        let e = proxy_event(&r, "production", &a.routes[0], &BTreeMap::new(), &BTreeMap::new(), "api1", "req1");
         assert_eq!(e["isBase64Encoded"], true);
         assert_eq!(e["body"], "AJ+Slg==");
 

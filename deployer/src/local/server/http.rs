@@ -228,11 +228,8 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
     }
     match &method.integration {
         Integration::Proxy => {
-            let mut event = gateway::proxy_event(&request, &stage.stage, route, &path_params, &stage.api_id, request_id);
+            let mut event = gateway::proxy_event(&request, &stage.stage, route, &path_params, &stage.variables, &stage.api_id, request_id);
             event["requestContext"]["deploymentId"] = serde_json::json!(stage.deployment_id);
-            if !stage.variables.is_empty() {
-                event["stageVariables"] = serde_json::json!(stage.variables);
-            }
             match tokio::time::timeout(INTEGRATION_TIMEOUT, function.invoke(event.to_string().into_bytes())).await {
                 Err(_) => gateway::server_error(504, "Endpoint request timed out", cors),
                 Ok(Ok(Outcome::Ok(body))) => match serde_json::from_slice(&body) {

@@ -10,7 +10,7 @@ use super::kind::Kind;
 use crate::build::Artifact;
 use crate::digest::sha256_hex;
 use crate::naming;
-use crate::stack::model::{substitute, Access, ArnRef, EnvValue, Integration, Stack};
+use crate::stack::model::{sid, substitute, Access, ArnRef, EnvValue, Integration, Stack};
 
 /// Where a stage is deployed.
 #[derive(Debug, Clone)]
@@ -224,7 +224,7 @@ pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
     // The function's own group: the only logs its role may write.
     let log_group = log_group_arn(ctx, &log_group_name(&physical));
     let mut statements = vec![
-        json!({ "Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [format!("{log_group}:log-stream:*")] }),
+        json!({ "Sid": sid::OWN_LOGS, "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [format!("{log_group}:log-stream:*")] }),
     ];
     let targets: Vec<String> = f
         .permissions
@@ -233,7 +233,7 @@ pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
         .map(|t| function_arn(ctx, &naming::function_name(&stack.name, &ctx.stage, t)))
         .collect();
     if !targets.is_empty() {
-        statements.push(json!({ "Sid": "InvokeDeclaredFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": targets }));
+        statements.push(json!({ "Sid": sid::INVOKE, "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": targets }));
     }
     for (i, grant) in f.permissions.buckets.iter().enumerate() {
         let bucket = naming::bucket_name(&stack.name, &ctx.stage, &grant.bucket, &ctx.account, &ctx.region);
@@ -249,7 +249,7 @@ pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
             .collect();
         if !actions.is_empty() {
             statements.push(json!({
-                "Sid": format!("Bucket{i}Objects"),
+                "Sid": sid::bucket_objects(i),
                 "Effect": "Allow",
                 "Action": actions,
                 "Resource": [format!("arn:aws:s3:::{bucket}/{}*", grant.prefix)],
@@ -257,7 +257,7 @@ pub fn role_policy(stack: &Stack, function: &str, ctx: &Context) -> Value {
         }
         if grant.access.contains(&Access::List) {
             // Listing is a bucket action: scoped to the prefix by a condition.
-            let mut list = json!({ "Sid": format!("Bucket{i}List"), "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [format!("arn:aws:s3:::{bucket}")] });
+            let mut list = json!({ "Sid": sid::bucket_list(i), "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [format!("arn:aws:s3:::{bucket}")] });
             if !grant.prefix.is_empty() {
                 list["Condition"] = json!({ "StringLike": { "s3:prefix": [format!("{}*", grant.prefix)] } });
             }

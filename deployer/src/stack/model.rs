@@ -110,6 +110,29 @@ pub struct BucketGrant {
     pub prefix: String,
 }
 
+/// The statement ids stackctl writes itself in a role policy; `statements:`
+/// may not take them.
+pub mod sid {
+    pub const OWN_LOGS: &str = "OwnLogStreams";
+    pub const INVOKE: &str = "InvokeDeclaredFunctions";
+
+    /// The object actions of the `i`-th bucket grant.
+    pub fn bucket_objects(i: usize) -> String {
+        format!("Bucket{i}Objects")
+    }
+
+    /// The listing of the `i`-th bucket grant.
+    pub fn bucket_list(i: usize) -> String {
+        format!("Bucket{i}List")
+    }
+
+    /// Whether `sid` is (or could be) one of those.
+    pub fn is_generated(sid: &str) -> bool {
+        let bucket = sid.strip_prefix("Bucket").and_then(|r| r.strip_suffix("Objects").or_else(|| r.strip_suffix("List")));
+        sid == OWN_LOGS || sid == INVOKE || bucket.is_some()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Statement {
     pub sid: String,

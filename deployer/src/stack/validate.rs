@@ -301,9 +301,6 @@ struct Names<'a> {
     buckets: &'a [&'a str],
 }
 
-/// Sids stackctl writes itself in every role policy (see `engine::desired::role_policy`).
-const GENERATED_SIDS: &[&str] = &["OwnLogStreams", "InvokeDeclaredFunctions"];
-
 fn permissions(c: &mut Checker, fname: &str, p: &raw::Permissions, names: &Names) -> model::Permissions {
     let mut out = model::Permissions::default();
     let mut seen = BTreeSet::new();
@@ -443,7 +440,7 @@ fn statement(c: &mut Checker, fname: &str, i: usize, st: &raw::Statement, names:
         Some(s) => {
             if s.value.is_empty() || !s.value.chars().all(|ch| ch.is_ascii_alphanumeric()) {
                 c.at(s, format!("invalid statement id `{}`", s.value), "IAM statement ids use letters and digits only, e.g. `ReadNotesTable`");
-            } else if GENERATED_SIDS.contains(&s.value.as_str()) || (s.value.starts_with("Bucket") && (s.value.ends_with("Objects") || s.value.ends_with("List"))) {
+            } else if model::sid::is_generated(&s.value) {
                 c.at(s, format!("statement id `{}` is one stackctl writes itself", s.value), "pick another id");
             }
             s.value.clone()

@@ -16,3 +16,4 @@ pub mod local;
 pub mod naming;
 pub mod progress;
 pub mod stack;
+pub mod vtl;

@@ -120,7 +120,7 @@ async fn car_search_deploys_exactly_the_tutorials_resources() {
         get.uri(),
         Some("arn:aws:apigateway:eu-central-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-central-1:123456789012:function:car-search-production-search-worker/invocations")
     );
-    let stack::model::Integration::Aws { request_templates } = &s.api.as_ref().unwrap().routes[0].methods.iter().find(|m| m.http_method == "GET").unwrap().integration else { panic!() };
+    let stack::model::Integration::Aws { request_templates, .. } = &s.api.as_ref().unwrap().routes[0].methods.iter().find(|m| m.http_method == "GET").unwrap().integration else { panic!() };
     assert_eq!(get.request_templates().unwrap()["application/json"], request_templates["application/json"]);
     let post = c.apigateway.get_integration().rest_api_id(&api_id).resource_id(search.id().unwrap()).http_method("POST").send().await.unwrap();
     assert_eq!(post.r#type().map(|t| t.as_str()), Some("AWS_PROXY"));

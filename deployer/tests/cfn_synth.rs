@@ -79,7 +79,7 @@ fn templates_use_the_sdk_engines_names_and_policies() {
     assert_eq!(r["RestApi"]["Properties"]["EndpointConfiguration"]["Types"][0], "EDGE");
     let get = &r["MethodGETSearch"]["Properties"]["Integration"];
     assert_eq!(get["Type"], "AWS");
-    let stack::model::Integration::Aws { request_templates } = &s.api.as_ref().unwrap().routes[0].methods.iter().find(|m| m.http_method == "GET").unwrap().integration else { panic!() };
+    let stack::model::Integration::Aws { request_templates, .. } = &s.api.as_ref().unwrap().routes[0].methods.iter().find(|m| m.http_method == "GET").unwrap().integration else { panic!() };
     assert_eq!(get["RequestTemplates"]["application/json"], request_templates["application/json"].as_str());
     assert_eq!(
         r["PermissionGETSearch"]["Properties"]["SourceArn"]["Fn::Sub"],

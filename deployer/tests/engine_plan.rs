@@ -183,7 +183,7 @@ fn an_api_change_updates_the_method_and_makes_a_new_deployment() {
     let mut s2 = s.clone();
     let route = &mut s2.api.as_mut().unwrap().routes[0];
     let get = route.methods.iter_mut().find(|m| m.http_method == "GET").unwrap();
-    if let stackctl::stack::model::Integration::Aws { request_templates } = &mut get.integration {
+    if let stackctl::stack::model::Integration::Aws { request_templates, .. } = &mut get.integration {
         request_templates.insert("application/json".into(), "{\"token\": \"$input.params('t')\"}".into());
     }
     let d2 = desired::desired(&s2, &artifacts(&s2, "v1"), &ctx()).unwrap();

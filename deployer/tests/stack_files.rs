@@ -174,7 +174,7 @@ fn car_search_stack_is_the_second_tutorial() {
     assert_eq!(route.path, "/search");
     let get = route.methods.iter().find(|m| m.http_method == "GET").unwrap();
     assert_eq!(get.function, "search-worker");
-    let model::Integration::Aws { request_templates } = &get.integration else { panic!("GET /search is not a proxy integration") };
+    let model::Integration::Aws { request_templates, .. } = &get.integration else { panic!("GET /search is not a proxy integration") };
     let template = &request_templates["application/json"];
     for (field, param) in [("token", "token"), ("id", "User"), ("size", "CarSize"), ("rating", "SupplierRating"), ("upgrade", "UpgradeClass")] {
         assert!(template.contains(&format!("\"{field}\": \"$util.escapeJavaScript($input.params('{param}'))\"")), "{field} in {template}");

@@ -25,7 +25,7 @@ fn the_car_search_get_template() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let stack = stackctl::stack::load(&root.join("stacks/car-search.yaml"), "dev").unwrap();
     let get = stack.api.as_ref().unwrap().routes[0].methods.iter().find(|m| m.http_method == "GET").unwrap();
-    let stackctl::stack::model::Integration::Aws { request_templates } = &get.integration else { panic!() };
+    let stackctl::stack::model::Integration::Aws { request_templates, .. } = &get.integration else { panic!() };
     let mut req = request("");
     req.querystring.insert("CarSize".into(), "compact".into());
     req.querystring.insert("SupplierRating".into(), "4".into());

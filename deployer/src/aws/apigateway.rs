@@ -9,7 +9,8 @@ use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, GatewayResp
 use super::client::Clients;
 use super::error::{gone, retrying, AwsError, ErrorKind};
 use super::target::AwsTarget;
-use crate::engine::desired::{MethodIntegration, Node, Spec, NON_PROXY_RESPONSES};
+use crate::engine::desired::{MethodIntegration, Node, Spec};
+use crate::stack::model::{IntegrationResponse, MethodRequest};
 use crate::engine::error::EngineError;
 use crate::engine::kind::Kind;
 use crate::engine::run::Run;
@@ -152,12 +153,84 @@ impl AwsTarget {
     }
 
     pub(super) async fn apply_method(&self, run: &Run<'_>, node: &Node, update: bool) -> Result<Recorded, EngineError> {
-        let Spec::Method { path, http_method, integration } = &node.spec else { unreachable!("dispatched on the kind") };
+        let Spec::Method { path, http_method, integration, request } = &node.spec else { unreachable!("dispatched on the kind") };
         let id = node.id.as_str();
         let api_id = run.output("api", "id")?;
         let resource_id = if path == "/" { run.output("api", "root_id")? } else { run.output(&format!("resource{path}"), "id")? };
-        self.put_method(run, id, &api_id, &resource_id, http_method, integration, update).await?;
+        let models = self.put_models(id, &api_id, request).await?;
+        let validator = match request.validator() {
+            Some((name, body, params)) => Some(self.request_validator(id, &api_id, name, body, params).await?),
+            None => None,
+        };
+        self.put_method(run, id, &api_id, &resource_id, http_method, integration, request, &models, validator.as_deref(), update).await?;
+        // The method now names only this schema's models: older ones go.
+        self.delete_models(id, &api_id, &models.values().cloned().collect::<Vec<_>>()).await?;
         Ok(Run::recorded_for(node, format!("{resource_id}/{http_method}"), None, BTreeMap::new()))
+    }
+
+    /// Create a method's request models (named by method and schema, so an
+    /// existing one with the name is this very schema); content type → name.
+    async fn put_models(&self, id: &str, api_id: &str, request: &MethodRequest) -> Result<BTreeMap<String, String>, EngineError> {
+        let mut names = BTreeMap::new();
+        for (content_type, schema) in &request.models {
+            let name = model_name(id, content_type, schema);
+            let text = serde_json::to_string(schema).unwrap_or_default();
+            let created = retrying(|| async {
+                match self.clients.apigateway.create_model().rest_api_id(api_id).name(&name).content_type(content_type).schema(&text).send().await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let err = AwsError::from_sdk(id, "apigateway:CreateModel", e);
+                        if matches!(err.kind, ErrorKind::AlreadyExists | ErrorKind::Conflict) { Ok(()) } else { Err(err) }
+                    }
+                }
+            });
+            created.await?;
+            names.insert(content_type.clone(), name);
+        }
+        Ok(names)
+    }
+
+    /// Delete the models of method `id` other than `keep`.
+    async fn delete_models(&self, id: &str, api_id: &str, keep: &[String]) -> Result<(), EngineError> {
+        let prefix = model_prefix(id);
+        let models = retrying(|| async {
+            self.clients.apigateway.get_models().rest_api_id(api_id).limit(500).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:GetModels", e))
+        })
+        .await?;
+        for name in models.items().iter().filter_map(|m| m.name()).filter(|n| n.starts_with(&prefix) && !keep.iter().any(|k| k == n)) {
+            gone(|| async { self.clients.apigateway.delete_model().rest_api_id(api_id).model_name(name).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteModel", e)) }).await?;
+        }
+        Ok(())
+    }
+
+    /// The id of the API's request validator `name`, created when missing.
+    async fn request_validator(&self, id: &str, api_id: &str, name: &str, body: bool, params: bool) -> Result<String, EngineError> {
+        let mut known = self.validators.lock().await;
+        let key = (api_id.to_owned(), name.to_owned());
+        if let Some(v) = known.get(&key) {
+            return Ok(v.clone());
+        }
+        let c = &self.clients.apigateway;
+        let existing = retrying(|| async { c.get_request_validators().rest_api_id(api_id).limit(500).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:GetRequestValidators", e)) }).await?;
+        let found = existing.items().iter().find(|v| v.name() == Some(name)).and_then(|v| v.id().map(str::to_owned));
+        let validator_id = match found {
+            Some(v) => v,
+            None => retrying(|| async {
+                c.create_request_validator()
+                    .rest_api_id(api_id)
+                    .name(name)
+                    .validate_request_body(body)
+                    .validate_request_parameters(params)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(id, "apigateway:CreateRequestValidator", e))
+            })
+            .await?
+            .id
+            .ok_or_else(|| EngineError::Operation(format!("{id}: CreateRequestValidator answered no id")))?,
+        };
+        known.insert(key, validator_id.clone());
+        Ok(validator_id)
     }
 
     pub(super) async fn apply_gateway_responses(&self, run: &Run<'_>, node: &Node) -> Result<Recorded, EngineError> {
@@ -317,7 +390,8 @@ impl AwsTarget {
                 gone(|| async {
                     c.apigateway.delete_method().rest_api_id(api_id).resource_id(resource_id).http_method(method).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:DeleteMethod", e))
                 })
-                .await?
+                .await?;
+                self.delete_models(id, api_id, &[]).await?
             }
             Kind::GatewayResponses | Kind::Deployment => {}
             Kind::Role | Kind::Bucket | Kind::Function | Kind::RestApi | Kind::Permission | Kind::LogGroup | Kind::Schedule | Kind::CloudformationStack => {
@@ -367,7 +441,20 @@ impl AwsTarget {
         }
     }
 
-    async fn put_method(&self, run: &Run<'_>, id: &str, api_id: &str, resource_id: &str, http_method: &str, integration: &MethodIntegration, update: bool) -> Result<(), EngineError> {
+    #[allow(clippy::too_many_arguments)]
+    async fn put_method(
+        &self,
+        run: &Run<'_>,
+        id: &str,
+        api_id: &str,
+        resource_id: &str,
+        http_method: &str,
+        integration: &MethodIntegration,
+        request: &MethodRequest,
+        models: &BTreeMap<String, String>,
+        validator: Option<&str>,
+        update: bool,
+    ) -> Result<(), EngineError> {
         let c = &self.clients.apigateway;
         let cors_origin = run.desired.cors_origin();
         // PutMethod refuses an existing method (moto and AWS alike): an update
@@ -385,6 +472,9 @@ impl AwsTarget {
                 .resource_id(resource_id)
                 .http_method(http_method)
                 .authorization_type("NONE")
+                .set_request_parameters((!request.parameters.is_empty()).then(|| request.parameters.iter().map(|(k, v)| (format!("method.request.{k}"), *v)).collect()))
+                .set_request_models((!models.is_empty()).then(|| models.clone().into_iter().collect()))
+                .set_request_validator_id(validator.map(str::to_owned))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(id, "apigateway:PutMethod", e))
@@ -415,7 +505,7 @@ impl AwsTarget {
                 })
                 .await?;
             }
-            MethodIntegration::Aws { function, request_templates } => {
+            MethodIntegration::Aws { function, request_templates, responses } => {
                 let uri = lambda_uri(run, &run.function_name(function)?);
                 let put_integration = retrying(|| async {
                     c.put_integration()
@@ -431,20 +521,15 @@ impl AwsTarget {
                         .await
                         .map_err(|e| AwsError::from_sdk(id, "apigateway:PutIntegration", e))
                 });
-                // 200 is the function's result; other statuses are function errors
-                // whose JSON message carries `"status":N` (see search-worker). Method
-                // responses need only the method: they go with the integration; the
-                // integration responses need both, and go together after.
-                let method_responses =
-                    futures::future::join_all(NON_PROXY_RESPONSES.iter().map(|(status, _)| self.put_method_response(id, api_id, resource_id, http_method, status, cors_origin.as_deref())));
+                // Method responses need only the method: they go with the
+                // integration; the integration responses need both, and go after.
+                let method_responses = futures::future::join_all(responses.iter().map(|r| self.put_method_response(id, api_id, resource_id, http_method, r, cors_origin.as_deref())));
                 let (integrated, responded) = futures::join!(put_integration, method_responses);
                 integrated?;
                 for r in responded {
                     r?;
                 }
-                let integration_responses = NON_PROXY_RESPONSES.iter().map(|(status, pattern)| {
-                    self.put_integration_response(id, api_id, resource_id, http_method, status, pattern, cors_origin.as_deref(), (*status != "200").then_some("$input.path('$.errorMessage')"))
-                });
+                let integration_responses = responses.iter().map(|r| self.put_integration_response(id, api_id, resource_id, http_method, r, cors_origin.as_deref()));
                 for r in futures::future::join_all(integration_responses).await {
                     r?;
                 }
@@ -483,12 +568,12 @@ impl AwsTarget {
         Ok(())
     }
 
-    async fn put_method_response(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, status: &str, cors_origin: Option<&str>) -> Result<(), AwsError> {
+    async fn put_method_response(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, response: &IntegrationResponse, cors_origin: Option<&str>) -> Result<(), AwsError> {
         let c = &self.clients.apigateway;
         retrying(|| async {
-            let mut req = c.put_method_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code(status);
-            if cors_origin.is_some() {
-                req = req.response_parameters("method.response.header.Access-Control-Allow-Origin", false);
+            let mut req = c.put_method_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code(response.status.to_string());
+            for (header, _) in response.headers_with_cors(cors_origin) {
+                req = req.response_parameters(format!("method.response.header.{header}"), false);
             }
             req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:PutMethodResponse", e))
         })
@@ -496,33 +581,49 @@ impl AwsTarget {
         .map(|_| ())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn put_integration_response(
-        &self,
-        id: &str,
-        api_id: &str,
-        resource_id: &str,
-        http_method: &str,
-        status: &str,
-        pattern: &str,
-        cors_origin: Option<&str>,
-        template: Option<&str>,
-    ) -> Result<(), AwsError> {
+    async fn put_integration_response(&self, id: &str, api_id: &str, resource_id: &str, http_method: &str, response: &IntegrationResponse, cors_origin: Option<&str>) -> Result<(), AwsError> {
         let c = &self.clients.apigateway;
         retrying(|| async {
-            let mut req = c.put_integration_response().rest_api_id(api_id).resource_id(resource_id).http_method(http_method).status_code(status);
-            if !pattern.is_empty() {
-                req = req.selection_pattern(pattern);
+            let mut req = c
+                .put_integration_response()
+                .rest_api_id(api_id)
+                .resource_id(resource_id)
+                .http_method(http_method)
+                .status_code(response.status.to_string())
+                .set_selection_pattern(response.pattern.clone());
+            for (header, source) in response.headers_with_cors(cors_origin) {
+                req = req.response_parameters(format!("method.response.header.{header}"), source);
             }
-            if let Some(origin) = cors_origin {
-                req = req.response_parameters("method.response.header.Access-Control-Allow-Origin", format!("'{origin}'"));
-            }
-            if let Some(t) = template {
-                req = req.response_templates("application/json", t);
+            for (content_type, template) in &response.templates {
+                req = req.response_templates(content_type, template);
             }
             req.send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:PutIntegrationResponse", e))
         })
         .await
         .map(|_| ())
     }
+}
+
+/// The name prefix of method `id`'s request models: letters and digits from
+/// the method and path, and a digest of the id (two paths can spell alike).
+fn model_prefix(id: &str) -> String {
+    let readable: String = id
+        .trim_start_matches("method/")
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut cs = lower.chars();
+            cs.next().map(|f| f.to_ascii_uppercase().to_string() + cs.as_str()).unwrap_or_default()
+        })
+        .collect();
+    let readable: String = readable.chars().take(40).collect();
+    format!("{readable}{}", &crate::digest::sha256_hex(id.as_bytes())[..8])
+}
+
+/// A request model's name: the method's prefix, then a digest of its content
+/// type and schema (a changed schema is a new model, the old one deleted after).
+fn model_name(id: &str, content_type: &str, schema: &serde_json::Value) -> String {
+    let text = format!("{content_type}\n{}", serde_json::to_string(schema).unwrap_or_default());
+    format!("{}M{}", model_prefix(id), &crate::digest::sha256_hex(text.as_bytes())[..8])
 }

@@ -16,13 +16,21 @@ pub struct AwsTarget {
     /// The project directory (`.stackctl/state/` lives under it).
     pub project: PathBuf,
     pub(super) apigateway_slots: tokio::sync::Semaphore,
+    /// Request validator ids by (API id, validator name): methods share an
+    /// API's validators, and one lock keeps two methods from creating the same.
+    pub(super) validators: tokio::sync::Mutex<std::collections::BTreeMap<(String, String), String>>,
 }
 
 use crate::naming::tags;
 
 impl AwsTarget {
     pub fn new(clients: Clients, project: impl Into<PathBuf>) -> AwsTarget {
-        AwsTarget { clients, project: project.into(), apigateway_slots: tokio::sync::Semaphore::new(APIGATEWAY_CONCURRENCY) }
+        AwsTarget {
+            clients,
+            project: project.into(),
+            apigateway_slots: tokio::sync::Semaphore::new(APIGATEWAY_CONCURRENCY),
+            validators: Default::default(),
+        }
     }
 
     pub(super) fn tags(&self, run: &Run<'_>) -> Vec<(String, String)> {

@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::naming::{source_arn_path, tags};
-use super::desired::{Context, Desired, MethodIntegration, Spec, NON_PROXY_RESPONSES};
+use super::desired::{Context, Desired, MethodIntegration, Spec};
 
 /// The bucket CloudFormation reads function code from, per account and region.
 pub fn artifact_bucket(ctx: &Context) -> String {
@@ -175,10 +175,28 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                     "PathPart": path.rsplit('/').next().unwrap_or_default(),
                 }
             }),
-            Spec::Method { path, http_method, integration } => {
+            Spec::Method { path, http_method, integration, request } => {
                 methods.push(id.clone());
                 let (integration, responses) = method_integration(integration, desired.cors_origin());
-                json!({
+                let method_id = logical_id(&node.id);
+                let mut models = Map::new();
+                for (i, (content_type, schema)) in request.models.iter().enumerate() {
+                    let model = format!("{method_id}Model{i}");
+                    resources.insert(model.clone(), json!({
+                        "Type": "AWS::ApiGateway::Model",
+                        "Properties": { "RestApiId": { "Ref": "RestApi" }, "ContentType": content_type, "Schema": schema },
+                    }));
+                    models.insert(content_type.clone(), json!({ "Ref": model }));
+                }
+                let validator = request.validator().map(|(name, body, params)| {
+                    let logical = logical_id(&format!("validator/{name}"));
+                    resources.insert(logical.clone(), json!({
+                        "Type": "AWS::ApiGateway::RequestValidator",
+                        "Properties": { "RestApiId": { "Ref": "RestApi" }, "Name": name, "ValidateRequestBody": body, "ValidateRequestParameters": params },
+                    }));
+                    logical
+                });
+                let mut method = json!({
                     "Type": "AWS::ApiGateway::Method",
                     // Justified exception, read by checkov: the tutorials' endpoints are public by design.
                     "Metadata": { "checkov": { "skip": [{
@@ -189,7 +207,18 @@ pub fn synth(desired: &Desired, ctx: &Context, code_keys: &std::collections::BTr
                         "RestApiId": { "Ref": "RestApi" }, "ResourceId": resource_id_of(path), "HttpMethod": http_method,
                         "AuthorizationType": "NONE", "Integration": integration, "MethodResponses": responses,
                     }
-                })
+                });
+                if !request.parameters.is_empty() {
+                    let parameters: Map<String, Value> = request.parameters.iter().map(|(k, v)| (format!("method.request.{k}"), json!(v))).collect();
+                    method["Properties"]["RequestParameters"] = Value::Object(parameters);
+                }
+                if !models.is_empty() {
+                    method["Properties"]["RequestModels"] = Value::Object(models);
+                }
+                if let Some(v) = validator {
+                    method["Properties"]["RequestValidatorId"] = json!({ "Ref": v });
+                }
+                method
             }
             Spec::Permission { function, http_method, path, .. } => {
                 let method = if http_method == "ANY" { "*" } else { http_method.as_str() };
@@ -267,30 +296,34 @@ fn method_integration(integration: &MethodIntegration, cors: Option<String>) -> 
         MethodIntegration::Proxy { function } => {
             (json!({ "Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": lambda_uri(function) }), json!([]))
         }
-        MethodIntegration::Aws { function, request_templates } => {
-            let statuses = NON_PROXY_RESPONSES;
-            let integration_responses: Vec<Value> = statuses
+        MethodIntegration::Aws { function, request_templates, responses } => {
+            let headers = |r: &crate::stack::model::IntegrationResponse| r.headers_with_cors(cors.as_deref());
+            let integration_responses: Vec<Value> = responses
                 .iter()
-                .map(|(status, pattern)| {
-                    let mut r = json!({ "StatusCode": status });
-                    if !pattern.is_empty() {
-                        r["SelectionPattern"] = json!(pattern);
-                        r["ResponseTemplates"] = json!({ "application/json": "$input.path('$.errorMessage')" });
+                .map(|r| {
+                    let mut out = json!({ "StatusCode": r.status.to_string() });
+                    if let Some(p) = &r.pattern {
+                        out["SelectionPattern"] = json!(p);
                     }
-                    if let Some(origin) = &cors {
-                        r["ResponseParameters"] = json!({ "method.response.header.Access-Control-Allow-Origin": format!("'{origin}'") });
+                    if !r.templates.is_empty() {
+                        out["ResponseTemplates"] = json!(r.templates);
                     }
-                    r
+                    let parameters: Map<String, Value> = headers(r).into_iter().map(|(h, v)| (format!("method.response.header.{h}"), json!(v))).collect();
+                    if !parameters.is_empty() {
+                        out["ResponseParameters"] = Value::Object(parameters);
+                    }
+                    out
                 })
                 .collect();
-            let method_responses: Vec<Value> = statuses
+            let method_responses: Vec<Value> = responses
                 .iter()
-                .map(|(status, _)| {
-                    let mut r = json!({ "StatusCode": status });
-                    if cors.is_some() {
-                        r["ResponseParameters"] = json!({ "method.response.header.Access-Control-Allow-Origin": false });
+                .map(|r| {
+                    let mut out = json!({ "StatusCode": r.status.to_string() });
+                    let declared: Map<String, Value> = headers(r).into_iter().map(|(h, _)| (format!("method.response.header.{h}"), json!(false))).collect();
+                    if !declared.is_empty() {
+                        out["ResponseParameters"] = Value::Object(declared);
                     }
-                    r
+                    out
                 })
                 .collect();
             (

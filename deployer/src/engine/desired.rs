@@ -10,7 +10,7 @@ use super::kind::Kind;
 use crate::build::Artifact;
 use crate::digest::sha256_hex;
 use crate::naming;
-use crate::stack::model::{sid, substitute, Access, ArnRef, EnvValue, Integration, Stack};
+use crate::stack::model::{sid, substitute, Access, ArnRef, EnvValue, Integration, IntegrationResponse, MethodRequest, Stack};
 
 /// Where a stage is deployed.
 #[derive(Debug, Clone)]
@@ -67,7 +67,14 @@ pub enum Spec {
     },
     RestApi { name: String, endpoint: String },
     ApiResource { path: String, parent: Option<NodeId> },
-    Method { path: String, http_method: String, integration: MethodIntegration },
+    Method {
+        path: String,
+        http_method: String,
+        integration: MethodIntegration,
+        /// Required parameters and body models (left out of the hash when none).
+        #[serde(default, skip_serializing_if = "MethodRequest::is_empty")]
+        request: MethodRequest,
+    },
     Permission { function: NodeId, statement_id: String, http_method: String, path: String },
     GatewayResponses { allow_origin: String },
     Deployment {
@@ -91,8 +98,13 @@ pub struct LifecycleRule {
 pub enum MethodIntegration {
     /// AWS_PROXY to a function.
     Proxy { function: NodeId },
-    /// AWS (non-proxy) to a function, with request templates.
-    Aws { function: NodeId, request_templates: BTreeMap<String, String> },
+    /// AWS (non-proxy) to a function, with request templates and integration responses.
+    Aws {
+        function: NodeId,
+        request_templates: BTreeMap<String, String>,
+        #[serde(default = "crate::stack::model::default_responses")]
+        responses: Vec<IntegrationResponse>,
+    },
     /// MOCK answering a CORS preflight.
     CorsPreflight { allow_origin: String, allow_headers: String, allow_methods: String, max_age: Option<u32> },
 }
@@ -113,17 +125,6 @@ impl MethodIntegration {
     }
 }
 
-/// Integration responses of a non-proxy Lambda method: status and the pattern
-/// matched against the function's error message (search-worker's errors carry
-/// `"status":N`); 200 is the function's result.
-pub const NON_PROXY_RESPONSES: &[(&str, &str)] = &[
-    ("200", ""),
-    ("202", r#".*"status":202.*"#),
-    ("400", r#".*"status":400.*"#),
-    ("404", r#".*"status":404.*"#),
-    ("410", r#".*"status":410.*"#),
-    ("500", r#".*"status":5\d\d.*"#),
-];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Node {
@@ -439,15 +440,15 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
                 let function = format!("function/{}", m.function);
                 let integration = match &m.integration {
                     Integration::Proxy => MethodIntegration::Proxy { function: function.clone() },
-                    Integration::Aws { request_templates } => {
-                        MethodIntegration::Aws { function: function.clone(), request_templates: request_templates.clone() }
+                    Integration::Aws { request_templates, responses } => {
+                        MethodIntegration::Aws { function: function.clone(), request_templates: request_templates.clone(), responses: responses.clone() }
                     }
                 };
                 let id = format!("method/{} {}", m.http_method, r.path);
                 // The integration names the function by ARN, known in advance: the
                 // method waits only for its resource; the deployment, which makes it
                 // live, waits for the function.
-                nodes.push(node(id.clone(), Spec::Method { path: r.path.clone(), http_method: m.http_method.clone(), integration }, vec![resource.clone()]));
+                nodes.push(node(id.clone(), Spec::Method { path: r.path.clone(), http_method: m.http_method.clone(), integration, request: m.request.clone() }, vec![resource.clone()]));
                 if !function_ids.contains(&function) {
                     function_ids.push(function.clone());
                 }
@@ -472,6 +473,7 @@ pub fn desired(stack: &Stack, artifacts: &[Artifact], ctx: &Context) -> Result<D
                     Spec::Method {
                         path: r.path.clone(),
                         http_method: "OPTIONS".into(),
+                        request: MethodRequest::default(),
                         integration: MethodIntegration::CorsPreflight {
                             allow_origin: api.cors.allow_origin.clone(),
                             allow_headers: api.cors.allow_headers.join(","),

@@ -94,6 +94,8 @@ pub struct MethodFile {
     pub path: String,
     pub http_method: String,
     pub integration: MethodIntegration,
+    #[serde(default, skip_serializing_if = "crate::stack::model::MethodRequest::is_empty")]
+    pub request: crate::stack::model::MethodRequest,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

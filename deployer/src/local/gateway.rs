@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::stack::model::{Api, Integration, Method, Route};
+use crate::stack::model::{Api, Integration, IntegrationResponse, Method, Route};
 
 /// A request as the local server received it.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +62,7 @@ fn gateway_error(status: u16, message: &str, cors_origin: Option<&str>) -> HttpR
 
 fn error_type(status: u16) -> &'static str {
     match status {
+        415 => "UnsupportedMediaTypeException",
         403 => "MissingAuthenticationTokenException",
         404 => "NotFoundException",
         _ => "InternalServerErrorException",
@@ -283,52 +284,204 @@ pub fn proxy_response(result: &Value) -> HttpResponse {
     HttpResponse { status, headers, body }
 }
 
-/// The request template of a non-proxy method for the request's content type
-/// (`application/json` when none is given or none matches, like WHEN_NO_TEMPLATES
-/// passthrough picks the JSON template).
-pub fn request_template<'a>(method: &'a Method, req: &HttpRequest) -> Option<&'a str> {
-    let Integration::Aws { request_templates } = &method.integration else { return None };
-    let ctype = req
-        .headers
+/// A request's media type, lower case, without parameters; API Gateway takes
+/// a request without one as `application/json`.
+fn media_type(headers: &[(String, String)]) -> String {
+    headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
         .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .unwrap_or_else(|| "application/json".into());
-    request_templates.get(&ctype).or_else(|| request_templates.get("application/json")).map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "application/json".into())
 }
 
-/// A non-proxy (AWS) integration's answer → the method response, with the
-/// integration responses the engine creates (`NON_PROXY_RESPONSES`): the
-/// function's result is the 200 response, passed through; a function error's
-/// `errorMessage` is matched against each selection pattern (a regex that must
-/// match all of it, as in API Gateway) and rendered with that response's
-/// template, `$input.path('$.errorMessage')`; an error no pattern matches falls
-/// to the default 200 response with the error document, like API Gateway.
-pub fn integration_response(result: &[u8], function_error: bool, cors_origin: Option<&str>, request: &super::vtl::Request) -> HttpResponse {
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    if let Some(o) = cors_origin {
-        headers.push(("access-control-allow-origin".into(), o.into()));
+/// The request template of a non-proxy method for the request's content type
+/// (`application/json` when the request names none). The engine sets
+/// WHEN_NO_TEMPLATES passthrough: a method without templates passes the body
+/// through (`Ok(None)`); one with templates but none for this content type
+/// answers 415 Unsupported Media Type.
+pub fn request_template<'a>(method: &'a Method, req: &HttpRequest) -> Result<Option<&'a str>, ()> {
+    let Integration::Aws { request_templates, .. } = &method.integration else { return Ok(None) };
+    if request_templates.is_empty() {
+        return Ok(None);
     }
-    if !function_error {
-        return HttpResponse { status: 200, headers, body: result.to_vec() };
+    request_templates.get(&media_type(&req.headers)).map(|t| Some(t.as_str())).ok_or(())
+}
+
+/// Compiled request models, by schema text (compiled once per server).
+fn compiled(schema: &Value) -> Option<std::sync::Arc<jsonschema::Validator>> {
+    type Cache = std::sync::Mutex<BTreeMap<String, std::sync::Arc<jsonschema::Validator>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let key = schema.to_string();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().ok()?.get(&key) {
+        return Some(v.clone());
     }
-    let message = serde_json::from_slice::<Value>(result).ok().and_then(|v| v["errorMessage"].as_str().map(str::to_owned)).unwrap_or_default();
-    for (status, pattern) in crate::engine::desired::NON_PROXY_RESPONSES {
-        if pattern.is_empty() {
-            continue;
+    let v = std::sync::Arc::new(jsonschema::draft4::new(schema).ok()?);
+    cache.lock().ok()?.insert(key, v.clone());
+    Some(v)
+}
+
+/// The method's request validator, as API Gateway runs it before the
+/// integration: required parameters present and not blank (400 `Missing
+/// required request parameters: [a, b]`), then the body against the model of
+/// its content type, or `$default`'s (400 `Invalid request body`; an empty
+/// body is `{}`; a content type without a model is not checked).
+pub fn validate_request(method: &Method, req: &HttpRequest, path_params: &BTreeMap<String, String>, cors_origin: Option<&str>) -> Option<HttpResponse> {
+    let request = &method.request;
+    if request.checks_parameters() {
+        let present = |key: &str| -> bool {
+            let Some((place, name)) = key.split_once('.') else { return true };
+            let filled = |v: &String| !v.trim().is_empty();
+            match place {
+                "header" => req.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case(name) && filled(v)),
+                "querystring" => req.query.iter().any(|(k, v)| k == name && filled(v)),
+                "path" => path_params.get(name).is_some_and(filled),
+                _ => true,
+            }
+        };
+        let missing: Vec<&str> = request.parameters.iter().filter(|(k, required)| **required && !present(k)).filter_map(|(k, _)| k.split_once('.').map(|(_, n)| n)).collect();
+        if !missing.is_empty() {
+            return Some(client_error(400, &format!("Missing required request parameters: [{}]", missing.join(", ")), cors_origin));
         }
-        let Ok(re) = regex::Regex::new(&format!("^(?s:{pattern})$")) else { continue };
-        if re.is_match(&message) {
-            let mut req = request.clone();
-            req.body = String::from_utf8_lossy(result).into_owned();
-            let body = match super::vtl::render("$input.path('$.errorMessage')", &req) {
-                Ok(b) => b.into_bytes(),
-                Err(_) => return gateway_error(500, "Internal server error", cors_origin),
+    }
+    if request.checks_body() {
+        let model = request.models.get(&media_type(&req.headers)).or_else(|| request.models.get("$default"));
+        if let Some(schema) = model {
+            let text = if req.body.is_empty() { b"{}".as_slice() } else { req.body.as_slice() };
+            let valid = match (serde_json::from_slice::<Value>(text), compiled(schema)) {
+                (Ok(body), Some(v)) => v.is_valid(&body),
+                _ => false,
             };
-            return HttpResponse { status: status.parse().unwrap_or(500), headers, body };
+            if !valid {
+                return Some(client_error(400, "Invalid request body", cors_origin));
+            }
         }
     }
-    HttpResponse { status: 200, headers, body: result.to_vec() }
+    None
+}
+
+/// What the Lambda Invoke call answered, as an integration response sees it.
+pub struct LambdaAnswer<'a> {
+    pub payload: &'a [u8],
+    /// `X-Amz-Function-Error` was set (a function error or a crash).
+    pub function_error: bool,
+    pub request_id: &'a str,
+}
+
+/// A non-proxy (AWS) integration's answer → the method response. The
+/// integration response is picked as API Gateway does for Lambda: each
+/// selection pattern (a regex over all of the text, `.` not crossing lines) is
+/// tried on the function error's `errorMessage` (an empty string for a
+/// result); none matching, the default response (no pattern). Its template for
+/// the request's `Accept` (else `application/json`, else its only one) renders
+/// the body, which passes through untouched when it has none; its header
+/// mappings fill the headers, and `$context.responseOverride` applies last.
+pub fn integration_response(answer: &LambdaAnswer<'_>, responses: &[IntegrationResponse], cors_origin: Option<&str>, request: &crate::vtl::Request, accept: Option<&str>) -> HttpResponse {
+    let parsed: Option<Value> = serde_json::from_slice(answer.payload).ok();
+    let subject = if answer.function_error { parsed.as_ref().and_then(|v| v["errorMessage"].as_str()).unwrap_or_default().to_owned() } else { String::new() };
+    let selected = responses
+        .iter()
+        .filter(|r| r.pattern.is_some())
+        .find(|r| r.pattern.as_deref().and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok()).is_some_and(|re| re.is_match(&subject)))
+        .or_else(|| responses.iter().find(|r| r.pattern.is_none()));
+    let Some(selected) = selected else {
+        // No default and nothing matched: API Gateway's configuration error.
+        return gateway_error(500, "Internal server error", cors_origin);
+    };
+    let template = accept
+        .into_iter()
+        .flat_map(|a| a.split(','))
+        .map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .find_map(|t| selected.templates.get_key_value(&t))
+        .or_else(|| selected.templates.get_key_value("application/json"))
+        .or_else(|| selected.templates.iter().next());
+    let mut status = selected.status;
+    let mut content_type = "application/json".to_string();
+    let mut overrides = crate::vtl::ResponseOverride::default();
+    let body = match template {
+        None => answer.payload.to_vec(),
+        Some((ctype, t)) => {
+            content_type = ctype.clone();
+            let mut req = request.clone();
+            req.body = String::from_utf8_lossy(answer.payload).into_owned();
+            match crate::vtl::render_response(t, &req) {
+                Ok((out, o)) => {
+                    overrides = o;
+                    out.into_bytes()
+                }
+                Err(_) => return gateway_error(500, "Internal server error", cors_origin),
+            }
+        }
+    };
+    let mut headers = vec![("content-type".to_string(), content_type)];
+    let lambda_headers = [
+        ("Content-Type", "application/json".to_string()),
+        ("X-Amz-Executed-Version", "$LATEST".to_string()),
+        ("X-Amzn-Requestid", answer.request_id.to_string()),
+        ("X-Amz-Function-Error", if answer.function_error { "Unhandled".to_string() } else { String::new() }),
+    ];
+    for (name, source) in selected.headers_with_cors(cors_origin) {
+        let value = response_parameter(&source, parsed.as_ref(), answer.payload, &lambda_headers, request);
+        if let Some(v) = value {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+            headers.push((name.to_ascii_lowercase(), v));
+        }
+    }
+    if let Some(s) = overrides.status {
+        status = s;
+    }
+    for (name, v) in overrides.headers {
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+        headers.push((name.to_ascii_lowercase(), v));
+    }
+    HttpResponse { status, headers, body }
+}
+
+/// The value of a response header mapping (`'literal'`,
+/// `integration.response.body[.path]`, `integration.response.header.NAME`,
+/// `context.VAR`, `stageVariables.NAME`); `None` leaves the header out.
+fn response_parameter(source: &str, body: Option<&Value>, raw: &[u8], lambda_headers: &[(&str, String)], request: &crate::vtl::Request) -> Option<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    if let Some(literal) = source.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+        return Some(literal.to_owned());
+    }
+    if source == "integration.response.body" {
+        return Some(String::from_utf8_lossy(raw).into_owned());
+    }
+    if let Some(path) = source.strip_prefix("integration.response.body.") {
+        let p = serde_json_path::JsonPath::parse(&format!("$.{path}")).ok()?;
+        return p.query(body?).first().map(text);
+    }
+    if let Some(name) = source.strip_prefix("integration.response.header.").or_else(|| source.strip_prefix("integration.response.multivalueheader.")) {
+        return lambda_headers.iter().find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_empty()).map(|(_, v)| v.clone());
+    }
+    if let Some(path) = source.strip_prefix("context.") {
+        let mut cur = &request.context;
+        for part in path.split('.') {
+            cur = cur.get(part)?;
+        }
+        return (!cur.is_null()).then(|| text(cur));
+    }
+    if let Some(name) = source.strip_prefix("stageVariables.") {
+        return request.stage_variables.get(name).cloned();
+    }
+    None
+}
+
+/// API Gateway's 4xx answers about the request itself (`x-amzn-ErrorType: BadRequestException`).
+pub fn client_error(status: u16, message: &str, cors_origin: Option<&str>) -> HttpResponse {
+    let mut r = gateway_error(status, message, cors_origin);
+    for (k, v) in r.headers.iter_mut() {
+        if k == "x-amzn-errortype" {
+            *v = "BadRequestException".into();
+        }
+    }
+    r
 }
 
 /// API Gateway's own 5xx answers (`Internal server error`, timeouts).
@@ -342,7 +495,7 @@ mod tests {
     use crate::stack::model::Cors;
 
     fn api() -> Api {
-        let m = |verb: &str, f: &str| Method { http_method: verb.into(), function: f.into(), integration: Integration::Proxy };
+        let m = |verb: &str, f: &str| Method { http_method: verb.into(), function: f.into(), integration: Integration::Proxy, request: Default::default() };
         Api {
             name: "x".into(),
             endpoint: crate::stack::model::EndpointType::Edge,
@@ -411,23 +564,31 @@ mod tests {
         assert!(r.headers.contains(&("access-control-allow-origin".into(), "*".into())));
     }
 
+    fn answer(payload: &[u8], function_error: bool) -> LambdaAnswer<'_> {
+        LambdaAnswer { payload, function_error, request_id: "r-1" }
+    }
+
     #[test]
     fn integration_responses_select_by_error_message() {
-        let req = crate::local::vtl::Request::default();
-        let ok = integration_response(br#"{"offers":[]}"#, false, Some("*"), &req);
+        let req = crate::vtl::Request::default();
+        let responses = crate::stack::model::default_responses();
+        let ok = integration_response(&answer(br#"{"offers":[]}"#, false), &responses, Some("*"), &req, None);
         assert_eq!((ok.status, ok.body.as_slice()), (200, br#"{"offers":[]}"#.as_slice()));
         assert!(ok.headers.contains(&("access-control-allow-origin".into(), "*".into())));
         let pending = serde_json::json!({ "errorType": "Pending", "errorMessage": r#"{"status":202,"message":"pending"}"# }).to_string();
-        let r = integration_response(pending.as_bytes(), true, None, &req);
+        let r = integration_response(&answer(pending.as_bytes(), true), &responses, None, &req, None);
         assert_eq!(r.status, 202);
         assert_eq!(String::from_utf8_lossy(&r.body), r#"{"status":202,"message":"pending"}"#);
         let down = serde_json::json!({ "errorType": "Unavailable", "errorMessage": r#"{"status":503}"# }).to_string();
-        assert_eq!(integration_response(down.as_bytes(), true, None, &req).status, 500);
+        assert_eq!(integration_response(&answer(down.as_bytes(), true), &responses, None, &req, None).status, 500);
         // Unmatched errors (a crash, a timeout) fall to the default response.
         let crash = serde_json::json!({ "errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 1.00 seconds" }).to_string();
-        let r = integration_response(crash.as_bytes(), true, None, &req);
+        let r = integration_response(&answer(crash.as_bytes(), true), &responses, None, &req, None);
         assert_eq!(r.status, 200);
         assert_eq!(r.body, crash.as_bytes());
+        // `.` does not cross lines, as in Java's regex: a two-line message is unmatched.
+        let two_lines = serde_json::json!({ "errorMessage": "{\"status\":404,\n}" }).to_string();
+        assert_eq!(integration_response(&answer(two_lines.as_bytes(), true), &responses, None, &req, None).status, 200);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod logs;
 pub mod s3;
 pub mod server;
 pub mod sigv4;
-pub mod vtl;
+pub use crate::vtl;
 
 /// How a listener treats its connections.
 #[derive(Debug, Clone, Copy)]

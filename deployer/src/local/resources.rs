@@ -92,15 +92,17 @@ impl Files {
                 Ok(Run::recorded_for(node, id, None, BTreeMap::new()))
             }
             Spec::ApiResource { .. } => Ok(Run::recorded_for(node, cloud::random_id(6, false), None, BTreeMap::new())),
-            Spec::Method { path, http_method, integration } => {
+            Spec::Method { path, http_method, integration, request } => {
                 let integration = match integration {
                     MethodIntegration::Proxy { function } => MethodIntegration::Proxy { function: name_of(run.function_name(function))? },
-                    MethodIntegration::Aws { function, request_templates } => {
-                        MethodIntegration::Aws { function: name_of(run.function_name(function))?, request_templates: request_templates.clone() }
-                    }
+                    MethodIntegration::Aws { function, request_templates, responses } => MethodIntegration::Aws {
+                        function: name_of(run.function_name(function))?,
+                        request_templates: request_templates.clone(),
+                        responses: responses.clone(),
+                    },
                     other => other.clone(),
                 };
-                let file = MethodFile { path: path.clone(), http_method: http_method.clone(), integration };
+                let file = MethodFile { path: path.clone(), http_method: http_method.clone(), integration, request: request.clone() };
                 cloud::write_json(&self.dir.join("api").join("methods").join(cloud::file_name(&node.id)), &file, false)?;
                 Ok(Run::recorded_for(node, format!("{http_method} {path}"), None, BTreeMap::new()))
             }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use super::raw::{Access, Architecture, EndpointType, StateBackend};
 
@@ -199,6 +199,44 @@ pub struct Method {
     pub http_method: String,
     pub function: String,
     pub integration: Integration,
+    /// What API Gateway checks of a request before the integration.
+    pub request: MethodRequest,
+}
+
+/// A method's request checks: required parameters and body schemas, which
+/// take a request validator on AWS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MethodRequest {
+    /// `querystring.NAME` / `header.NAME` / `path.NAME` → required.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, bool>,
+    /// Content type (or `$default`) → JSON Schema (draft 4).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, serde_json::Value>,
+}
+
+impl MethodRequest {
+    pub fn is_empty(&self) -> bool {
+        self.parameters.is_empty() && self.models.is_empty()
+    }
+    /// Whether any parameter is required (the validator checks parameters).
+    pub fn checks_parameters(&self) -> bool {
+        self.parameters.values().any(|r| *r)
+    }
+    /// Whether bodies are checked against a schema.
+    pub fn checks_body(&self) -> bool {
+        !self.models.is_empty()
+    }
+    /// The name of the request validator the method needs, if any; one per
+    /// combination and API (`stackctl-body-params`, ...).
+    pub fn validator(&self) -> Option<(&'static str, bool, bool)> {
+        match (self.checks_body(), self.checks_parameters()) {
+            (true, true) => Some(("stackctl-body-params", true, true)),
+            (true, false) => Some(("stackctl-body", true, false)),
+            (false, true) => Some(("stackctl-params", false, true)),
+            (false, false) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -206,8 +244,58 @@ pub struct Method {
 pub enum Integration {
     /// AWS_PROXY: the function gets the whole request and shapes the response.
     Proxy,
-    /// AWS: request mapping templates by content type shape the function's event.
-    Aws { request_templates: BTreeMap<String, String> },
+    /// AWS: request mapping templates by content type shape the function's
+    /// event; integration responses shape what the client gets.
+    Aws { request_templates: BTreeMap<String, String>, responses: Vec<IntegrationResponse> },
+}
+
+/// One integration response of a non-proxy method, with its method response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationResponse {
+    pub status: u16,
+    /// Matched against all of a function error's `errorMessage`; `None` is the
+    /// default response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Response templates by content type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, String>,
+    /// Header → API Gateway mapping expression (`'literal'`,
+    /// `integration.response.body.x`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl IntegrationResponse {
+    /// The response's headers and their sources, with CORS's origin when the
+    /// API has it (the method response declares each).
+    pub fn headers_with_cors(&self, cors_origin: Option<&str>) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = self.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if let Some(origin) = cors_origin {
+            headers.push(("Access-Control-Allow-Origin".into(), format!("'{origin}'")));
+        }
+        headers
+    }
+}
+
+/// The integration responses of a non-proxy method that declares none: its
+/// function's result is the 200; an error whose JSON message carries
+/// `"status":N` (search-worker's) is that status, with the message as body.
+pub fn default_responses() -> Vec<IntegrationResponse> {
+    let error = |status: u16, pattern: &str| IntegrationResponse {
+        status,
+        pattern: Some(pattern.into()),
+        templates: [("application/json".to_string(), "$input.path('$.errorMessage')".to_string())].into(),
+        headers: BTreeMap::new(),
+    };
+    vec![
+        IntegrationResponse { status: 200, pattern: None, templates: BTreeMap::new(), headers: BTreeMap::new() },
+        error(202, r#".*"status":202.*"#),
+        error(400, r#".*"status":400.*"#),
+        error(404, r#".*"status":404.*"#),
+        error(410, r#".*"status":410.*"#),
+        error(500, r#".*"status":5\d\d.*"#),
+    ]
 }
 
 #[derive(Debug, Clone, Serialize)]

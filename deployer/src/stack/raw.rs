@@ -520,6 +520,61 @@ pub struct Method {
     #[serde(default)]
     #[schemars(with = "Entries<String>")]
     pub request_templates: Option<Spanned<Entries<String>>>,
+    /// Method request parameters, `querystring.NAME`, `header.NAME` or
+    /// `path.NAME`: `required` or `optional`. API Gateway answers 400
+    /// `Missing required request parameters: [NAME]` when a required one is
+    /// absent or blank, before the function runs.
+    #[serde(default)]
+    #[schemars(with = "Entries<Requirement>")]
+    pub request_parameters: Entries<Spanned<Requirement>>,
+    /// JSON Schemas (draft 4) request bodies must match, by content type
+    /// (`application/json`; `$default` for any other). API Gateway answers 400
+    /// `Invalid request body` to a body that does not; a content type with no
+    /// schema is not checked.
+    #[serde(default)]
+    #[schemars(with = "Entries<serde_json::Value>")]
+    pub request_models: Entries<Spanned<serde_json::Value>>,
+    /// Integration responses of an `aws` integration: the status each outcome
+    /// gets, with its response templates and headers. The one without
+    /// `pattern` is the default (the function's result); a function error goes
+    /// to the first whose pattern matches all of its `errorMessage`. Default:
+    /// 200, plus 202/400/404/410/500 for errors whose message carries
+    /// `"status":N`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<IntegrationResponse>>")]
+    pub responses: Option<Spanned<Vec<IntegrationResponse>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    Required,
+    Optional,
+}
+
+/// One integration response (and the method response it fills).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationResponse {
+    /// HTTP status of the method response (100 to 599).
+    #[schemars(with = "u16")]
+    pub status: Spanned<u16>,
+    /// Regular expression that must match all of the function's `errorMessage`
+    /// (`.*"status":404.*`); none: the default response.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub pattern: Option<Name>,
+    /// Response mapping templates by content type; none passes the function's
+    /// answer through. `#set($context.responseOverride.status = N)` works.
+    #[serde(default)]
+    #[schemars(with = "Entries<String>")]
+    pub templates: Entries<String>,
+    /// Response headers and where each value comes from, as API Gateway
+    /// writes it: `'a literal'`, `integration.response.body.FIELD`,
+    /// `integration.response.header.NAME`, `context.VAR`, `stageVariables.NAME`.
+    #[serde(default)]
+    #[schemars(with = "Entries<String>")]
+    pub headers: Entries<Name>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

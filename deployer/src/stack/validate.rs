@@ -721,6 +721,12 @@ fn api(c: &mut Checker, stack: &str, a: &raw::Api, functions: &[&str]) -> model:
             let context = format!("method {upper} {}", path.value);
             c.reference(&m.function, "function", &context, functions.iter().copied());
             let kind = m.integration.as_ref().map(|i| i.value).unwrap_or(raw::Integration::Proxy);
+            if let (raw::Integration::Proxy, Some(r)) = (kind, &m.responses) {
+                c.at_loc(r.referenced.line(), r.referenced.column(),
+                    format!("method {upper} {} declares integration responses but has a proxy integration, whose function shapes the response itself", path.value),
+                    "set `integration: aws` to use `responses`, or remove them");
+            }
+            let request = method_request(c, &context, &normal, m);
             let integration = match (kind, &m.request_templates) {
                 (raw::Integration::Proxy, Some(t)) => {
                     c.at_loc(t.referenced.line(), t.referenced.column(),
@@ -730,19 +736,18 @@ fn api(c: &mut Checker, stack: &str, a: &raw::Api, functions: &[&str]) -> model:
                 }
                 (raw::Integration::Proxy, None) => model::Integration::Proxy,
                 (raw::Integration::Aws, templates) => {
-                    let mut request_templates = BTreeMap::new();
-                    if let Some(t) = templates {
-                        for (ctype, body) in t.value.iter() {
-                            if !ctype.value.contains('/') || ctype.value.contains(char::is_whitespace) {
-                                c.at(ctype, format!("`{}` is not a content type", ctype.value), "key templates by content type, e.g. `application/json`");
-                            }
-                            request_templates.insert(ctype.value.clone(), body.clone());
-                        }
-                    }
-                    model::Integration::Aws { request_templates }
+                    let request_templates = match templates {
+                        Some(t) => mapping_templates(c, &context, "request", &t.value),
+                        None => BTreeMap::new(),
+                    };
+                    let responses = match &m.responses {
+                        Some(r) => integration_responses(c, &context, route.cors, r),
+                        None => model::default_responses(),
+                    };
+                    model::Integration::Aws { request_templates, responses }
                 }
             };
-            methods.push(model::Method { http_method: upper, function: m.function.value.clone(), integration });
+            methods.push(model::Method { http_method: upper, function: m.function.value.clone(), integration, request });
         }
         if route.methods.is_empty() {
             c.at(path, format!("route `{}` has no method", path.value), "add a method, e.g. `POST: { function: NAME }`");
@@ -773,6 +778,169 @@ fn api(c: &mut Checker, stack: &str, a: &raw::Api, functions: &[&str]) -> model:
         routes,
         stage_variables,
     }
+}
+
+/// Mapping templates by content type: each key a content type, each template
+/// one the evaluator parses.
+fn mapping_templates(c: &mut Checker, context: &str, what: &str, templates: &raw::Entries<String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (ctype, body) in templates.iter() {
+        if !is_content_type(&ctype.value) {
+            c.at(ctype, format!("`{}` is not a content type", ctype.value), "key templates by content type, e.g. `application/json`");
+        }
+        if let Err(e) = crate::vtl::check(body) {
+            c.at(ctype, format!("the {what} template `{}` of {context} does not parse: line {} of the template: {}", ctype.value, e.line, e.message), "fix the template (Velocity, as API Gateway runs it)");
+        }
+        if out.insert(ctype.value.to_ascii_lowercase(), body.clone()).is_some() {
+            c.at(ctype, format!("{context} has two {what} templates for `{}`", ctype.value), "keep one template per content type");
+        }
+    }
+    out
+}
+
+fn is_content_type(s: &str) -> bool {
+    let token = |t: &str| !t.is_empty() && t.chars().all(|ch| ch.is_ascii_alphanumeric() || "!#$&^_.+-*".contains(ch));
+    s.split_once('/').is_some_and(|(a, b)| token(a) && token(b))
+}
+
+/// A method's request parameters and body models.
+fn method_request(c: &mut Checker, context: &str, path: &str, m: &raw::Method) -> model::MethodRequest {
+    let mut request = model::MethodRequest::default();
+    let path_params: Vec<&str> = path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).map(|p| p.trim_end_matches('+')).collect();
+    for (key, requirement) in m.request_parameters.iter() {
+        let required = requirement.value == raw::Requirement::Required;
+        let Some((place, name)) = key.value.split_once('.').filter(|(_, n)| !n.is_empty()) else {
+            c.at(key, format!("`{}` is not a request parameter of {context}", key.value), "write `querystring.NAME`, `header.NAME` or `path.NAME`");
+            continue;
+        };
+        match place {
+            "querystring" | "header" => {
+                let ok = name.chars().all(|ch| ch.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(ch));
+                if !ok || (place == "querystring" && name.contains('&')) {
+                    c.at(key, format!("`{name}` is not a valid {place} parameter name"), "use letters, digits and `-_.`");
+                }
+            }
+            "path" if !path_params.contains(&name) => {
+                let hint = match path_params.as_slice() {
+                    [] => "the route has no path parameter: remove it".to_string(),
+                    known => format!("the route's path parameters: {}", known.join(", ")),
+                };
+                c.at(key, format!("`{}` names no path parameter of {context}", key.value), hint);
+            }
+            "path" => {}
+            other => {
+                let hint = match did_you_mean(other, ["querystring", "header", "path"].into_iter()) {
+                    Some(s) => format!("did you mean `{s}.{name}`?"),
+                    None => "write `querystring.NAME`, `header.NAME` or `path.NAME`".into(),
+                };
+                c.at(key, format!("`{other}` is not a place request parameters come from"), hint);
+            }
+        }
+        request.parameters.insert(key.value.clone(), required);
+    }
+    for (ctype, schema) in m.request_models.iter() {
+        if ctype.value != "$default" && !is_content_type(&ctype.value) {
+            c.at(ctype, format!("`{}` is not a content type", ctype.value), "key request models by content type, e.g. `application/json`, or `$default`");
+        }
+        let at = &schema.referenced;
+        if !schema.value.is_object() {
+            c.at_loc(at.line(), at.column(), format!("the request model of {context} for `{}` is not a JSON Schema object", ctype.value), "write a schema, e.g. `{ type: object, required: [name] }`");
+            continue;
+        }
+        if let Some(r) = external_ref(&schema.value) {
+            c.at_loc(at.line(), at.column(), format!("the request model of {context} refers to `{r}` outside itself"), "inline the schema, or refer inside it (`#/definitions/...`)");
+            continue;
+        }
+        if let Err(e) = jsonschema::draft4::new(&schema.value) {
+            c.at_loc(at.line(), at.column(), format!("the request model of {context} for `{}` is not a valid JSON Schema (draft 4): {e}", ctype.value), "API Gateway models are JSON Schema draft 4");
+            continue;
+        }
+        request.models.insert(ctype.value.to_ascii_lowercase(), schema.value.clone());
+    }
+    request
+}
+
+/// The first `$ref` of a schema that does not point inside it.
+fn external_ref(schema: &serde_json::Value) -> Option<String> {
+    match schema {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .find_map(|(k, v)| match (k.as_str(), v) {
+                ("$ref", serde_json::Value::String(r)) if !r.starts_with('#') => Some(r.clone()),
+                _ => external_ref(v),
+            }),
+        serde_json::Value::Array(items) => items.iter().find_map(external_ref),
+        _ => None,
+    }
+}
+
+/// Where a method response header's value may come from (API Gateway's
+/// response parameter mapping sources).
+fn header_source_ok(source: &str) -> bool {
+    if source.len() >= 2 && source.starts_with('\'') && source.ends_with('\'') {
+        return true;
+    }
+    let named = |prefix: &str| source.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && !n.contains(char::is_whitespace));
+    source == "integration.response.body"
+        || named("integration.response.body.")
+        || named("integration.response.header.")
+        || named("integration.response.multivalueheader.")
+        || named("context.")
+        || named("stageVariables.")
+}
+
+fn integration_responses(c: &mut Checker, context: &str, cors: bool, raw: &serde_saphyr::Spanned<Vec<raw::IntegrationResponse>>) -> Vec<model::IntegrationResponse> {
+    let mut out: Vec<model::IntegrationResponse> = Vec::new();
+    let mut default_seen = false;
+    for r in &raw.value {
+        let at = &r.status.referenced;
+        let status = r.status.value;
+        if !(100..=599).contains(&status) {
+            c.at_loc(at.line(), at.column(), format!("status {status} of {context} is not an HTTP status"), "use 100 to 599");
+        }
+        if out.iter().any(|o| o.status == status) {
+            c.at_loc(at.line(), at.column(), format!("{context} declares status {status} twice"), "API Gateway keys integration responses by status: merge them");
+        }
+        match &r.pattern {
+            None if default_seen => c.at_loc(at.line(), at.column(), format!("{context} has two responses without `pattern`"), "only one response is the default: give the others a `pattern`"),
+            None => default_seen = true,
+            Some(p) => {
+                if p.value.is_empty() {
+                    c.at(p, "an empty `pattern` would make this the default response", "remove `pattern:` for the default response, or write a regular expression");
+                } else if let Err(e) = regex::Regex::new(&format!("^(?:{})$", p.value)) {
+                    c.at(p, format!("`{}` is not a regular expression: {e}", p.value), "write a pattern that matches the whole error message, e.g. `.*\"status\":404.*`");
+                }
+                if out.iter().any(|o| o.pattern.as_deref() == Some(p.value.as_str())) {
+                    c.at(p, format!("pattern `{}` is used twice in {context}", p.value), "the first response with a matching pattern wins: remove the second");
+                }
+            }
+        }
+        let templates = mapping_templates(c, context, "response", &r.templates);
+        let mut headers = BTreeMap::new();
+        for (name, source) in r.headers.iter() {
+            if name.value.is_empty() || !name.value.chars().all(|ch| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch)) {
+                c.at(name, format!("`{}` is not a header name", name.value), "use letters, digits and `-`");
+            }
+            if cors && name.value.eq_ignore_ascii_case("access-control-allow-origin") {
+                c.at(name, format!("{context} sets Access-Control-Allow-Origin, which `cors: true` already sets"), "remove the header, or set the origin with `api.cors.allow_origin`");
+            }
+            if !header_source_ok(&source.value) {
+                c.at(source, format!("`{}` is not where a response header can come from", source.value),
+                    "write a literal in single quotes (`\"'no-store'\"`), `integration.response.body.FIELD`, `integration.response.header.NAME`, `context.VAR` or `stageVariables.NAME`");
+            }
+            if headers.insert(name.value.to_ascii_lowercase(), source.value.clone()).is_some() {
+                c.at(name, format!("header `{}` is set twice", name.value), "keep one");
+            }
+        }
+        // Header names keep the case written (the first of each).
+        let headers = r.headers.iter().filter_map(|(n, v)| headers.remove(&n.value.to_ascii_lowercase()).map(|_| (n.value.clone(), v.value.clone()))).collect();
+        out.push(model::IntegrationResponse { status, pattern: r.pattern.as_ref().map(|p| p.value.clone()), templates, headers });
+    }
+    if !default_seen {
+        let at = &raw.referenced;
+        c.at_loc(at.line(), at.column(), format!("{context} has no default response (one without `pattern`)"), "add `- status: 200` for the function's result");
+    }
+    out
 }
 
 /// Check a resource path the way API Gateway does and return it without a trailing `/`.

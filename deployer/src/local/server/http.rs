@@ -218,6 +218,10 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
         Routed::Preflight { route } => return gateway::preflight(api, route),
         Routed::Method { route, method, path_params } => (route, method, path_params),
     };
+    if let Some(refused) = gateway::validate_request(method, &request, &path_params, cors) {
+        eprintln!("{request_id} Request validation failed: {}", String::from_utf8_lossy(&refused.body));
+        return refused;
+    }
     let Some((_, function)) = world.functions.get(&method.function) else {
         eprintln!("{request_id} Execution failed: function {} does not exist", method.function);
         return gateway::server_error(500, "Internal server error", cors);
@@ -258,22 +262,40 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
                 }
             }
         }
-        Integration::Aws { .. } => {
+        Integration::Aws { responses, .. } => {
             let vreq = template_request(&request, &path_params, stage, route, request_id);
             let payload = match gateway::request_template(method, &request) {
-                Some(t) => match super::super::vtl::render(t, &vreq) {
+                Err(()) => {
+                    eprintln!("{request_id} Execution failed: no request template for the content type, and passthrough is WHEN_NO_TEMPLATES");
+                    return gateway::server_error(415, "Unsupported Media Type", cors);
+                }
+                Ok(Some(t)) => match crate::vtl::render(t, &vreq) {
                     Ok(p) => p.into_bytes(),
+                    Err(e) if e.bad_payload => {
+                        eprintln!("{request_id} Execution failed: {e}");
+                        return gateway::client_error(400, &e.message, cors);
+                    }
                     Err(e) => {
                         eprintln!("{request_id} Execution failed due to configuration error: {e}");
                         return gateway::server_error(500, "Internal server error", cors);
                     }
                 },
-                None => request.body.clone(),
+                Ok(None) => request.body.clone(),
+            };
+            // Lambda takes JSON only: its InvalidRequestContentException is the client's 400.
+            if let Err(e) = serde_json::from_slice::<serde_json::Value>(&payload).or_else(|e| if payload.iter().all(u8::is_ascii_whitespace) { Ok(serde_json::Value::Null) } else { Err(e) }) {
+                eprintln!("{request_id} Execution failed: the integration request is not JSON: {e}");
+                return gateway::client_error(400, &format!("Could not parse request body into json: {e}"), cors);
+            }
+            let accept = request.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("accept")).map(|(_, v)| v.as_str());
+            let answer = |payload: &[u8], function_error: bool| {
+                let lambda = gateway::LambdaAnswer { payload, function_error, request_id };
+                gateway::integration_response(&lambda, responses, cors, &vreq, accept)
             };
             match tokio::time::timeout(INTEGRATION_TIMEOUT, function.invoke(payload)).await {
                 Err(_) => gateway::server_error(504, "Endpoint request timed out", cors),
-                Ok(Ok(Outcome::Ok(body))) => gateway::integration_response(&body, false, cors, &vreq),
-                Ok(Ok(Outcome::FunctionError(body) | Outcome::Failed(body))) => gateway::integration_response(&body, true, cors, &vreq),
+                Ok(Ok(Outcome::Ok(body))) => answer(&body, false),
+                Ok(Ok(Outcome::FunctionError(body) | Outcome::Failed(body))) => answer(&body, true),
                 Ok(Ok(Outcome::Throttled)) => throttled(request_id, &method.function, cors),
                 Ok(Err(e)) => {
                     eprintln!("{request_id} Execution failed: {e}");
@@ -285,8 +307,8 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
 }
 
 /// What a mapping template sees of a request.
-fn template_request(r: &HttpRequest, path_params: &BTreeMap<String, String>, stage: &StageFile, route: &Route, request_id: &str) -> super::super::vtl::Request {
-    super::super::vtl::Request {
+fn template_request(r: &HttpRequest, path_params: &BTreeMap<String, String>, stage: &StageFile, route: &Route, request_id: &str) -> crate::vtl::Request {
+    crate::vtl::Request {
         body: String::from_utf8_lossy(&r.body).into_owned(),
         path: path_params.clone(),
         querystring: r.query.iter().cloned().collect(),

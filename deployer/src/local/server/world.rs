@@ -59,13 +59,17 @@ fn api_model(name: &str, methods: &[MethodFile]) -> Api {
                 route.cors = true;
                 cors = Cors { allow_origin: allow_origin.clone(), allow_headers: allow_headers.split(',').map(str::to_owned).collect(), max_age: *max_age };
             }
-            MethodIntegration::Proxy { function } => {
-                route.methods.push(Method { http_method: m.http_method.clone(), function: function.clone(), integration: Integration::Proxy })
-            }
-            MethodIntegration::Aws { function, request_templates } => route.methods.push(Method {
+            MethodIntegration::Proxy { function } => route.methods.push(Method {
                 http_method: m.http_method.clone(),
                 function: function.clone(),
-                integration: Integration::Aws { request_templates: request_templates.clone() },
+                integration: Integration::Proxy,
+                request: m.request.clone(),
+            }),
+            MethodIntegration::Aws { function, request_templates, responses } => route.methods.push(Method {
+                http_method: m.http_method.clone(),
+                function: function.clone(),
+                integration: Integration::Aws { request_templates: request_templates.clone(), responses: responses.clone() },
+                request: m.request.clone(),
             }),
         }
     }

@@ -30,14 +30,42 @@ pub struct Request {
 pub struct VtlError {
     pub line: usize,
     pub message: String,
+    /// The request's body, not the template, is at fault: a body that opens
+    /// like JSON (`{`, `[`) but is not, read by `$input.path/json`. API Gateway
+    /// answers the client 400 for it; any other template error is a 500.
+    pub bad_payload: bool,
+}
+
+impl VtlError {
+    fn new(line: usize, message: impl Into<String>) -> VtlError {
+        VtlError { line, message: message.into(), bad_payload: false }
+    }
+}
+
+/// What a response template set through `$context.responseOverride`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResponseOverride {
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// Render `template` for `request`.
 pub fn render(template: &str, request: &Request) -> Result<String, VtlError> {
+    render_response(template, request).map(|(out, _)| out)
+}
+
+/// Render `template` for `request`, with what it set of
+/// `$context.responseOverride.status` and `.header.NAME` (response templates).
+pub fn render_response(template: &str, request: &Request) -> Result<(String, ResponseOverride), VtlError> {
     let nodes = Parser::new(template).parse_block(&[])?.0;
-    let mut ev = Eval { req: request, vars: BTreeMap::new(), out: String::new(), body_json: None };
+    let mut ev = Eval { req: request, vars: BTreeMap::new(), out: String::new(), body_json: None, overrides: ResponseOverride::default() };
     ev.run(&nodes)?;
-    Ok(ev.out)
+    Ok((ev.out, ev.overrides))
+}
+
+/// Check that `template` parses (the stack file's templates, at validation).
+pub fn check(template: &str) -> Result<(), VtlError> {
+    Parser::new(template).parse_block(&[]).map(|_| ())
 }
 
 // ---------------------------------------------------------------- values
@@ -205,7 +233,7 @@ impl Parser {
     }
 
     fn err<T>(&self, message: impl Into<String>) -> Result<T, VtlError> {
-        Err(VtlError { line: self.line(), message: message.into() })
+        Err(VtlError::new(self.line(), message.into()))
     }
 
     /// The directive name at `#` (handles `#{else}` too), if any.
@@ -366,7 +394,7 @@ impl Parser {
                     return self.err("`#foreach` needs `$item in ...`");
                 }
                 self.i += 1;
-                let var = self.ident().ok_or_else(|| VtlError { line: self.line(), message: "bad loop variable".into() })?;
+                let var = self.ident().ok_or_else(|| VtlError::new(self.line(), "bad loop variable"))?;
                 self.ws();
                 if !self.starts("in") {
                     return self.err("`#foreach` needs `in`");
@@ -462,7 +490,7 @@ impl Parser {
 
     /// After `$`: `name(.prop|.method(args)|[index])*`.
     fn reference_body(&mut self) -> Result<Ref, VtlError> {
-        let root = self.ident().ok_or_else(|| VtlError { line: self.line(), message: "expected a name after `$`".into() })?;
+        let root = self.ident().ok_or_else(|| VtlError::new(self.line(), "expected a name after `$`"))?;
         let mut chain = Vec::new();
         loop {
             if self.peek(0) == Some('.') && self.peek(1).is_some_and(ident_start) {
@@ -711,7 +739,8 @@ struct Eval<'a> {
     req: &'a Request,
     vars: BTreeMap<String, Val>,
     out: String,
-    body_json: Option<Json>,
+    body_json: Option<Result<Json, String>>,
+    overrides: ResponseOverride,
 }
 
 enum Flow {
@@ -734,7 +763,9 @@ impl Eval<'_> {
                 }
                 Node::Set { target, value } => {
                     let v = self.expr(value)?;
-                    if target.chain.is_empty() {
+                    if target.root == "context" {
+                        self.set_context(&target.chain, v);
+                    } else if target.chain.is_empty() {
                         self.vars.insert(target.root.clone(), v);
                     } else if let (Some(Acc::Prop(key)), 1) = (target.chain.last(), target.chain.len())
                         && let Some(Val::Map(m)) = self.vars.get_mut(&target.root)
@@ -802,23 +833,52 @@ impl Eval<'_> {
         Ok(Flow::Normal)
     }
 
+    /// `#set($context.responseOverride.status = N)` and
+    /// `#set($context.responseOverride.header.NAME = V)`; the rest of
+    /// `$context` is read-only, as in API Gateway.
+    fn set_context(&mut self, chain: &[Acc], v: Val) {
+        let props: Vec<&str> = chain.iter().map(|a| if let Acc::Prop(p) = a { p.as_str() } else { "" }).collect();
+        match props.as_slice() {
+            ["responseOverride", "status"] => self.overrides.status = v.render().trim().parse().ok().filter(|s| (100..600).contains(s)),
+            ["responseOverride", "header", name] if !name.is_empty() => {
+                let name = (*name).to_owned();
+                self.overrides.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&name));
+                self.overrides.headers.push((name, v.render()));
+            }
+            _ => {}
+        }
+    }
+
     /// The request body as templates see it: API Gateway gives an empty body as `{}`.
     fn body_text(&self) -> String {
         if self.req.body.is_empty() { "{}".to_owned() } else { self.req.body.clone() }
     }
 
-    fn body(&mut self) -> Json {
+    /// The body as JSONPath sees it. API Gateway's JSONPath reads bodies
+    /// leniently (json-smart's permissive mode): a body that is not JSON is one
+    /// string (`a=b` is `"a=b"`), unless it opens like JSON (`{`, `[`) and is
+    /// broken, which fails the request with 400.
+    fn body(&mut self) -> Result<Json, VtlError> {
         if self.body_json.is_none() {
-            let parsed = serde_json::from_str(&self.body_text()).unwrap_or(Json::Null);
+            let text = self.body_text();
+            let parsed = match serde_json::from_str(&text) {
+                Ok(v) => Ok(v),
+                Err(e) if text.trim_start().starts_with(['{', '[']) => Err(format!("Could not process payload: {e}")),
+                Err(_) => Ok(Json::String(text)),
+            };
             self.body_json = Some(parsed);
         }
-        self.body_json.clone().unwrap_or(Json::Null)
+        match self.body_json.clone() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(message)) => Err(VtlError { line: 0, message, bad_payload: true }),
+            None => Ok(Json::Null),
+        }
     }
 
     fn jsonpath(&mut self, path: &str, line_hint: &str) -> Result<Json, VtlError> {
-        let body = self.body();
+        let body = self.body()?;
         let p = serde_json_path::JsonPath::parse(path)
-            .map_err(|e| VtlError { line: 0, message: format!("invalid JSONPath `{path}` in {line_hint}: {e}") })?;
+            .map_err(|e| VtlError::new(0, format!("invalid JSONPath `{path}` in {line_hint}: {e}")))?;
         let found: Vec<&Json> = p.query(&body).all();
         Ok(match found.len() {
             0 => Json::Null,
@@ -869,7 +929,7 @@ impl Eval<'_> {
                             Val::Str(found.cloned().unwrap_or_default())
                         }
                         "body" => Val::Str(self.body_text()),
-                        other => return Err(VtlError { line: 0, message: format!("`$input.{other}()` is not a method of $input") }),
+                        other => return Err(VtlError::new(0, format!("`$input.{other}()` is not a method of $input"))),
                     }
                 }
                 _ => return Ok(None),
@@ -886,12 +946,17 @@ impl Eval<'_> {
                         "base64Decode" => Val::Str(
                             base64::engine::general_purpose::STANDARD.decode(a.as_bytes()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
                         ),
-                        "parseJson" => Val::from_json(&serde_json::from_str::<Json>(&a).map_err(|e| VtlError { line: 0, message: format!("$util.parseJson: {e}") })?),
-                        other => return Err(VtlError { line: 0, message: format!("`$util.{other}()` is not a method of $util") }),
+                        "parseJson" => Val::from_json(&serde_json::from_str::<Json>(&a).map_err(|e| VtlError::new(0, format!("$util.parseJson: {e}")))?),
+                        other => return Err(VtlError::new(0, format!("`$util.{other}()` is not a method of $util"))),
                     }
                 }
                 _ => return Ok(None),
             },
+            "context" if matches!(r.chain.first(), Some(Acc::Prop(p)) if p == "responseOverride") => {
+                let o = &self.overrides;
+                let headers = Val::Map(o.headers.iter().map(|(k, v)| (k.clone(), Val::Str(v.clone()))).collect());
+                Val::Map(vec![("status".into(), o.status.map(|s| Val::Int(s.into())).unwrap_or(Val::Null)), ("header".into(), headers)])
+            }
             "context" => Val::from_json(&self.req.context),
             "stageVariables" => Val::map(&self.req.stage_variables),
             name => match self.vars.get(name) {

@@ -468,3 +468,86 @@ async fn the_notes_api_deploys_with_exactly_its_intended_policy() {
     nothing_of_stage_remains(&e.clients, "production").await;
     assert!(c.events.list_rules().name_prefix("notes-production-").send().await.unwrap().rules().is_empty(), "the rule is gone");
 }
+
+/// Request validation and integration responses, read back with API Gateway's
+/// own calls: required parameters and the request validator each method gets,
+/// body models (a changed schema replaces its model, a removed method takes
+/// its models along), integration responses with patterns, templates and
+/// header mappings, their method responses declaring each header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_models_and_integration_responses_are_deployed_as_declared() {
+    let e = env().await;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-fidelity.yaml");
+    let s = stack::load(&file, "production").unwrap();
+    let out = deploy(&e, &s, "production", "v1").await;
+    let c = &e.clients;
+    let api_id = out.state.resources["api"].physical_id.clone();
+    let resources = c.apigateway.get_resources().rest_api_id(&api_id).send().await.unwrap();
+    let resource = |path: &str| resources.items().iter().find(|r| r.path() == Some(path)).and_then(|r| r.id()).unwrap().to_owned();
+    let (search, note) = (resource("/search"), resource("/notes/{id}"));
+    let validators = c.apigateway.get_request_validators().rest_api_id(&api_id).send().await.unwrap();
+    let validator = |id: Option<&str>| validators.items().iter().find(|v| v.id() == id).map(|v| (v.name().unwrap().to_owned(), v.validate_request_body(), v.validate_request_parameters()));
+    assert_eq!(validators.items().len(), 2, "one per combination in use: {validators:?}");
+
+    let get = c.apigateway.get_method().rest_api_id(&api_id).resource_id(&search).http_method("GET").send().await.unwrap();
+    let params: std::collections::BTreeMap<_, _> = get.request_parameters().unwrap().clone().into_iter().collect();
+    assert_eq!(params, [("method.request.header.X-User".to_string(), false), ("method.request.querystring.token".to_string(), true)].into());
+    assert_eq!(validator(get.request_validator_id()), Some(("stackctl-params".into(), false, true)));
+    assert!(get.request_models().is_none_or(|m| m.is_empty()));
+    let post = c.apigateway.get_method().rest_api_id(&api_id).resource_id(&search).http_method("POST").send().await.unwrap();
+    assert_eq!(post.request_validator_id(), None, "nothing to validate, no validator");
+
+    let put = c.apigateway.get_method().rest_api_id(&api_id).resource_id(&note).http_method("PUT").send().await.unwrap();
+    assert_eq!(validator(put.request_validator_id()), Some(("stackctl-body-params".into(), true, true)));
+    let model_name = put.request_models().unwrap()["application/json"].clone();
+    let model = c.apigateway.get_model().rest_api_id(&api_id).model_name(&model_name).send().await.unwrap();
+    assert_eq!(model.content_type(), Some("application/json"));
+    let schema: serde_json::Value = serde_json::from_str(model.schema().unwrap()).unwrap();
+    assert_eq!(schema["required"], serde_json::json!(["title"]));
+    assert_eq!(schema["properties"]["title"]["minLength"], 1);
+
+    // Integration responses and the method responses they fill.
+    let response = |status: &'static str| {
+        let (c, api_id, search) = (c.clone(), api_id.clone(), search.clone());
+        async move { c.apigateway.get_integration_response().rest_api_id(api_id).resource_id(search).http_method("GET").status_code(status).send().await.unwrap() }
+    };
+    let ok = response("200").await;
+    assert_eq!(ok.selection_pattern(), None);
+    let mapped: std::collections::BTreeMap<_, _> = ok.response_parameters().unwrap().clone().into_iter().collect();
+    assert_eq!(mapped, [
+        ("method.response.header.Access-Control-Allow-Origin".to_string(), "'*'".to_string()),
+        ("method.response.header.Cache-Control".to_string(), "'no-store'".to_string()),
+        ("method.response.header.X-Offer-Count".to_string(), "integration.response.body.count".to_string()),
+        ("method.response.header.X-Tier".to_string(), "stageVariables.tier".to_string()),
+    ].into());
+    assert!(ok.response_templates().unwrap()["application/json"].contains("$input.path('$.count')"));
+    let not_found = response("404").await;
+    assert_eq!(not_found.selection_pattern(), Some(r#".*"status":404.*"#));
+    assert!(not_found.response_templates().unwrap()["application/json"].contains("$util.parseJson"));
+    let declared = c.apigateway.get_method_response().rest_api_id(&api_id).resource_id(&search).http_method("GET").status_code("202").send().await.unwrap();
+    let declared: Vec<&String> = declared.response_parameters().unwrap().keys().collect();
+    assert!(declared.contains(&&"method.response.header.Retry-After".to_string()) && declared.contains(&&"method.response.header.Access-Control-Allow-Origin".to_string()), "{declared:?}");
+    let mut statuses: Vec<&String> = get.method_responses().unwrap().keys().collect();
+    statuses.sort();
+    assert_eq!(statuses, ["200", "202", "404", "500"]);
+
+    assert!(deploy(&e, &s, "production", "v1").await.plan.is_empty(), "a second deploy changes nothing");
+
+    // A changed schema: a new model, the old one gone.
+    let mut s = s;
+    let route = s.api.as_mut().unwrap().routes.iter_mut().find(|r| r.path == "/notes/{id}").unwrap();
+    route.methods[0].request.models.get_mut("application/json").unwrap()["required"] = serde_json::json!(["title", "tags"]);
+    deploy(&e, &s, "production", "v1").await;
+    let models = c.apigateway.get_models().rest_api_id(&api_id).send().await.unwrap();
+    let names: Vec<&str> = models.items().iter().filter_map(|m| m.name()).filter(|n| n.starts_with("PutNotesId")).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_ne!(names[0], model_name);
+    let put = c.apigateway.get_method().rest_api_id(&api_id).resource_id(&note).http_method("PUT").send().await.unwrap();
+    assert_eq!(put.request_models().unwrap()["application/json"], names[0]);
+
+    // The method removed: its model goes with it.
+    s.api.as_mut().unwrap().routes.retain(|r| r.path != "/notes/{id}");
+    deploy(&e, &s, "production", "v1").await;
+    let models = c.apigateway.get_models().rest_api_id(&api_id).send().await.unwrap();
+    assert!(models.items().iter().filter_map(|m| m.name()).all(|n| !n.starts_with("PutNotesId")), "{models:?}");
+}

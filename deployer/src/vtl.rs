@@ -953,6 +953,7 @@ impl Eval<'_> {
                 _ => return Ok(None),
             },
             "context" if matches!(r.chain.first(), Some(Acc::Prop(p)) if p == "responseOverride") => {
+                chain.next();
                 let o = &self.overrides;
                 let headers = Val::Map(o.headers.iter().map(|(k, v)| (k.clone(), Val::Str(v.clone()))).collect());
                 Val::Map(vec![("status".into(), o.status.map(|s| Val::Int(s.into())).unwrap_or(Val::Null)), ("header".into(), headers)])

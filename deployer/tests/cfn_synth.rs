@@ -24,7 +24,8 @@ fn ctx() -> Context {
 }
 
 fn template(name: &str, code: &str) -> (Stack, serde_json::Value) {
-    let s = stack::load(&workspace().join(format!("stacks/{name}.yaml")), "production").unwrap();
+    let file = if name.contains('/') { workspace().join(format!("{name}.yaml")) } else { workspace().join(format!("stacks/{name}.yaml")) };
+    let s = stack::load(&file, "production").unwrap();
     let arts: Vec<Artifact> = s
         .functions
         .iter()
@@ -46,12 +47,15 @@ fn template(name: &str, code: &str) -> (Stack, serde_json::Value) {
     (s, t)
 }
 
+/// Request validation and integration responses (tests/fixtures/api-fidelity.yaml).
+const FIDELITY: &str = "deployer/tests/fixtures/api-fidelity";
+
 #[test]
 fn templates_pass_cfn_lint() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["paraphrase", "car-search"] {
+    for name in ["paraphrase", "car-search", "notes", FIDELITY] {
         let (_, t) = template(name, "v1");
-        let file = dir.path().join(format!("{name}.yaml"));
+        let file = dir.path().join(format!("{}.yaml", name.rsplit('/').next().unwrap()));
         std::fs::write(&file, cfn::to_yaml(&t)).unwrap();
         let out = Command::new("cfn-lint")
             .arg(&file)
@@ -117,4 +121,27 @@ fn templates_match_their_snapshots() {
         }
         assert_eq!(yaml, std::fs::read_to_string(&path).unwrap(), "{name}: the template changed; review and rerun with STACKCTL_UPDATE_SNAPSHOTS=1");
     }
+}
+
+#[test]
+fn validators_models_and_integration_responses_are_synthesised() {
+    let (_, t) = template(FIDELITY, "v1");
+    let r = &t["Resources"];
+    assert_eq!(r["ValidatorStackctlParams"]["Properties"], serde_json::json!({ "RestApiId": { "Ref": "RestApi" }, "Name": "stackctl-params", "ValidateRequestBody": false, "ValidateRequestParameters": true }));
+    assert_eq!(r["ValidatorStackctlBodyParams"]["Properties"]["ValidateRequestBody"], true);
+    let get = &r["MethodGETSearch"]["Properties"];
+    assert_eq!(get["RequestParameters"], serde_json::json!({ "method.request.header.X-User": false, "method.request.querystring.token": true }));
+    assert_eq!(get["RequestValidatorId"], serde_json::json!({ "Ref": "ValidatorStackctlParams" }));
+    let put = &r["MethodPUTNotesId"]["Properties"];
+    assert_eq!(put["RequestModels"]["application/json"], serde_json::json!({ "Ref": "MethodPUTNotesIdModel0" }));
+    assert_eq!(r["MethodPUTNotesIdModel0"]["Properties"]["Schema"]["required"], serde_json::json!(["title"]));
+    let responses = get["Integration"]["IntegrationResponses"].as_array().unwrap();
+    let ok = responses.iter().find(|x| x["StatusCode"] == "200").unwrap();
+    assert_eq!(ok.get("SelectionPattern"), None);
+    assert_eq!(ok["ResponseParameters"]["method.response.header.X-Offer-Count"], "integration.response.body.count");
+    assert_eq!(ok["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"], "'*'");
+    let overridden = responses.iter().find(|x| x["StatusCode"] == "500").unwrap();
+    assert!(overridden["ResponseTemplates"]["application/json"].as_str().unwrap().contains("responseOverride.status = 503"));
+    let declared = get["MethodResponses"].as_array().unwrap().iter().find(|x| x["StatusCode"] == "202").unwrap();
+    assert_eq!(declared["ResponseParameters"]["method.response.header.Retry-After"], false);
 }

@@ -47,7 +47,46 @@ const CASES: &[Case] = &[
     Case { page: VARIABLES, template: "$input.json('$')", body: "", expected: "{}" },
     Case { page: VARIABLES, template: "$util.urlEncode($input.body)", body: "", expected: "%7B%7D" },
     Case { page: SQS, template: "Action=SendMessage&MessageBody=$input.body", body: "", expected: "Action=SendMessage&MessageBody={}" },
+    // `$input.path`/`$input.json` on a body that is not JSON: API Gateway's
+    // JSONPath reads it leniently, as one string (a form post stays readable).
+    Case { page: VARIABLES, template: "$input.path('$')", body: "a=b", expected: "a=b" },
+    Case { page: VARIABLES, template: "$input.json('$')", body: "a=b", expected: r#""a=b""# },
+    Case { page: VARIABLES, template: r#"{"name": "$input.path('$')"}"#, body: "name=toqoz", expected: r#"{"name": "name=toqoz"}"# },
+    Case { page: VARIABLES, template: "$input.path('$')", body: "a{b", expected: "a{b" },
+    Case { page: VARIABLES, template: "[$input.path('$.name')]", body: "name=toqoz", expected: "[]" },
+    Case { page: VARIABLES, template: "$input.path('$')", body: r#""a=b""#, expected: "a=b" },
+    Case { page: VARIABLES, template: "$input.body", body: "a=b", expected: "a=b" },
+    // `$util.parseJson` makes an object a template can walk.
+    Case { page: VARIABLES, template: "#set($o = $util.parseJson($input.path('$.s')))$o.a.b", body: r#"{"s":"{\"a\":{\"b\":7}}"}"#, expected: "7" },
 ];
+
+/// A body that opens like JSON but is not: the request fails with 400.
+#[test]
+fn a_broken_json_body_is_the_clients_error() {
+    for body in ["{a", "[a", "  {\"a\": }"] {
+        let e = render("$input.path('$')", &request(body)).unwrap_err();
+        assert!(e.bad_payload, "{body}: {e}");
+        assert!(e.message.starts_with("Could not process payload"), "{e}");
+    }
+    // A template error is not the client's.
+    assert!(!render("$util.parseJson('{')", &request("{}")).unwrap_err().bad_payload);
+}
+
+/// `$context.responseOverride` in a response template: the status and headers
+/// it sets replace the integration response's.
+#[test]
+fn response_overrides_are_returned() {
+    const OVERRIDE: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-override-request-response-parameters.html";
+    let _ = OVERRIDE;
+    let t = "#set($context.responseOverride.status = 400)\n#set($context.responseOverride.header.X-Why = \"$input.path('$.why')\")\n{\"s\": $context.responseOverride.status}";
+    let (out, o) = stackctl::vtl::render_response(t, &request(r#"{"why":"nope"}"#)).unwrap();
+    assert_eq!(out, "{\"s\": 400}");
+    assert_eq!(o.status, Some(400));
+    assert_eq!(o.headers, vec![("X-Why".to_string(), "nope".to_string())]);
+    // Out of range: ignored, as API Gateway ignores an invalid override.
+    let (_, o) = stackctl::vtl::render_response("#set($context.responseOverride.status = 42)", &request("{}")).unwrap();
+    assert_eq!(o.status, None);
+}
 
 #[test]
 fn every_case_renders_as_aws_does() {

@@ -2,8 +2,11 @@
 //! use, evaluated against a request. No usable VTL crate exists (see DESIGN.md),
 //! so this is ours: references with property/method chains, `$!quiet`,
 //! `${braced}`, `#set`, `#if/#elseif/#else/#end`, `#foreach` (with
-//! `$foreach.hasNext/index/count` and `$velocityCount`), `#break`, `##` and
-//! `#* *#` comments, string/number/boolean/list/map literals, comparison and
+//! `$foreach.hasNext/index/count` and `$velocityCount`, at most 1,000
+//! iterations), `#break`, `#stop`, `#define`, `#macro` and its calls, `##` and
+//! `#* *#` comments, Velocity 1.7's whitespace rules (a `#set` takes the
+//! spaces before it, a directive's closing `)`, `#else` and `#end` take the
+//! rest of their line), string/number/boolean/list/map literals, comparison and
 //! logical operators; and API Gateway's `$input`, `$util`, `$context`,
 //! `$stageVariables`. JSONPath (`$input.path/json`) is serde_json_path.
 
@@ -12,6 +15,21 @@ use std::fmt::Write as _;
 
 use base64::Engine;
 use serde_json::Value as Json;
+
+/// Request headers API Gateway drops before the integration (its "important
+/// notes" for REST APIs): no template and no proxy event sees them.
+pub const DROPPED_HEADERS: &[&str] = &[
+    "connection", "content-md5", "expect", "max-forwards", "proxy-authenticate", "server", "te", "transfer-encoding", "trailer", "upgrade", "www-authenticate",
+];
+
+/// Whether API Gateway drops this request header before the integration.
+pub fn dropped_header(name: &str) -> bool {
+    DROPPED_HEADERS.iter().any(|d| name.eq_ignore_ascii_case(d))
+}
+
+/// API Gateway's quota on the iterations of one `#foreach` (REST API quotas:
+/// "Number of iterations in a #foreach ... #end loop in mapping templates").
+pub const FOREACH_MAX_ITERATIONS: usize = 1000;
 
 /// What a template can see of a request.
 #[derive(Debug, Clone, Default)]
@@ -57,8 +75,18 @@ pub fn render(template: &str, request: &Request) -> Result<String, VtlError> {
 /// Render `template` for `request`, with what it set of
 /// `$context.responseOverride.status` and `.header.NAME` (response templates).
 pub fn render_response(template: &str, request: &Request) -> Result<(String, ResponseOverride), VtlError> {
-    let nodes = Parser::new(template).parse_block(&[])?.0;
-    let mut ev = Eval { req: request, vars: BTreeMap::new(), out: String::new(), body_json: None, overrides: ResponseOverride::default() };
+    let mut parser = Parser::new(template);
+    let nodes = parser.parse_block(&[])?.0;
+    let mut ev = Eval {
+        req: request,
+        vars: BTreeMap::new(),
+        defines: BTreeMap::new(),
+        macros: parser.macros,
+        depth: 0,
+        out: String::new(),
+        body_json: None,
+        overrides: ResponseOverride::default(),
+    };
     ev.run(&nodes)?;
     Ok((ev.out, ev.overrides))
 }
@@ -109,9 +137,7 @@ impl Val {
             Val::Null => String::new(),
             Val::Bool(b) => b.to_string(),
             Val::Int(i) => i.to_string(),
-            Val::Float(f) => {
-                if f.fract() == 0.0 && f.abs() < 1e15 { format!("{f:.1}") } else { f.to_string() }
-            }
+            Val::Float(f) => java_double(*f),
             Val::Str(s) => s.clone(),
             Val::List(_) => self.to_json().to_string(),
             Val::Map(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("{k}={}", v.render())).collect::<Vec<_>>().join(", ")),
@@ -157,6 +183,19 @@ enum Node {
     If { branches: Vec<(Expr, Vec<Node>)>, otherwise: Option<Vec<Node>> },
     Foreach { var: String, iter: Expr, body: Vec<Node> },
     Break,
+    /// `#stop`: the rest of the template renders nothing.
+    Stop,
+    /// `#define($name) ... #end`: `$name` renders the block where it is used.
+    Define { name: String, body: Vec<Node> },
+    /// `#name(args)`: a call of a `#macro`.
+    Call { name: String, args: Vec<Expr> },
+}
+
+/// A `#macro(name $param ...) ... #end`.
+#[derive(Debug, Clone)]
+struct Macro {
+    params: Vec<String>,
+    body: Vec<Node>,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +245,8 @@ enum Op {
 struct Parser {
     s: Vec<char>,
     i: usize,
+    /// Macros defined so far: Velocity knows a macro from its `#macro` on.
+    macros: BTreeMap<String, Macro>,
 }
 
 fn ident_start(c: char) -> bool {
@@ -217,7 +258,7 @@ fn ident_char(c: char) -> bool {
 
 impl Parser {
     fn new(s: &str) -> Parser {
-        Parser { s: s.chars().collect(), i: 0 }
+        Parser { s: s.chars().collect(), i: 0, macros: BTreeMap::new() }
     }
 
     fn peek(&self, k: usize) -> Option<char> {
@@ -258,7 +299,8 @@ impl Parser {
             }
             k += 1;
         }
-        matches!(name.as_str(), "set" | "if" | "elseif" | "else" | "end" | "foreach" | "break").then_some((name, k))
+        let known = matches!(name.as_str(), "set" | "if" | "elseif" | "else" | "end" | "foreach" | "break" | "stop" | "define" | "macro");
+        (known || self.macros.contains_key(&name)).then_some((name, k))
     }
 
     /// After a directive alone on its line, the newline belongs to the directive.
@@ -302,6 +344,11 @@ impl Parser {
             if c == '#'
                 && let Some((name, len)) = self.directive()
             {
+                // Velocity 1.7's `#set` takes the spaces and tabs before it.
+                if name == "set" {
+                    let kept = text.trim_end_matches([' ', '\t']).len();
+                    text.truncate(kept);
+                }
                 if !text.is_empty() {
                     nodes.push(Node::Text(std::mem::take(&mut text)));
                 }
@@ -336,12 +383,7 @@ impl Parser {
     fn parse_directive(&mut self, name: &str) -> Result<Node, VtlError> {
         match name {
             "set" => {
-                self.open_paren("#set")?;
-                self.ws();
-                if self.peek(0) != Some('$') {
-                    return self.err("`#set` needs a `$variable` on the left");
-                }
-                self.i += 1;
+                self.open_variable("#set", "`#set` needs a `$variable` on the left")?;
                 let target = self.reference_body()?;
                 self.ws();
                 if self.peek(0) != Some('=') {
@@ -388,12 +430,7 @@ impl Parser {
                 Ok(Node::If { branches, otherwise })
             }
             "foreach" => {
-                self.open_paren("#foreach")?;
-                self.ws();
-                if self.peek(0) != Some('$') {
-                    return self.err("`#foreach` needs `$item in ...`");
-                }
-                self.i += 1;
+                self.open_variable("#foreach", "`#foreach` needs `$item in ...`")?;
                 let var = self.ident().ok_or_else(|| VtlError::new(self.line(), "bad loop variable"))?;
                 self.ws();
                 if !self.starts("in") {
@@ -408,8 +445,82 @@ impl Parser {
                 Ok(Node::Foreach { var, iter, body })
             }
             "break" => Ok(Node::Break),
+            "stop" => Ok(Node::Stop),
+            "define" => {
+                self.open_variable("#define", "`#define` needs a `$name`")?;
+                let braced = self.peek(0) == Some('{');
+                if braced {
+                    self.i += 1;
+                }
+                let name = self.ident().ok_or_else(|| VtlError::new(self.line(), "`#define` needs a `$name`"))?;
+                if braced && self.peek(0) == Some('}') {
+                    self.i += 1;
+                }
+                self.close_paren("#define")?;
+                self.eat_line_end();
+                let (body, _) = self.parse_block(&["end"])?;
+                self.eat_line_end();
+                Ok(Node::Define { name, body })
+            }
+            "macro" => {
+                self.open_paren("#macro")?;
+                self.ws();
+                let name = self.ident().ok_or_else(|| VtlError::new(self.line(), "`#macro` needs a name first: `#macro(name $arg ...)`"))?;
+                let mut params = Vec::new();
+                loop {
+                    self.ws();
+                    match self.peek(0) {
+                        Some(',') => self.i += 1,
+                        Some('$') => {
+                            self.i += 1;
+                            params.push(self.ident().ok_or_else(|| VtlError::new(self.line(), "bad `#macro` parameter"))?);
+                        }
+                        Some(')') => break,
+                        _ => return self.err("`#macro(...)` takes a name and `$parameters`"),
+                    }
+                }
+                self.i += 1;
+                self.eat_line_end();
+                // Known from here on, its own body included (recursion).
+                self.macros.insert(name.clone(), Macro { params: params.clone(), body: Vec::new() });
+                let (body, _) = self.parse_block(&["end"])?;
+                self.eat_line_end();
+                self.macros.insert(name, Macro { params, body });
+                Ok(Node::Text(String::new()))
+            }
+            name if self.macros.contains_key(name) => {
+                let name = name.to_owned();
+                let mut args = Vec::new();
+                self.ws_inline();
+                if self.peek(0) == Some('(') {
+                    self.i += 1;
+                    loop {
+                        self.ws();
+                        match self.peek(0) {
+                            Some(',') => self.i += 1,
+                            Some(')') => break,
+                            Some(_) => args.push(self.unary()?),
+                            None => return self.err(format!("`#{name}(` is not closed")),
+                        }
+                    }
+                    self.i += 1;
+                    self.eat_line_end();
+                }
+                Ok(Node::Call { name, args })
+            }
             other => self.err(format!("`#{other}` without its opening directive")),
         }
+    }
+
+    /// `(` then `$`: the directive's variable comes next.
+    fn open_variable(&mut self, what: &str, message: &str) -> Result<(), VtlError> {
+        self.open_paren(what)?;
+        self.ws();
+        if self.peek(0) != Some('$') {
+            return self.err(message);
+        }
+        self.i += 1;
+        Ok(())
     }
 
     fn ws(&mut self) {
@@ -738,6 +849,10 @@ impl Parser {
 struct Eval<'a> {
     req: &'a Request,
     vars: BTreeMap<String, Val>,
+    defines: BTreeMap<String, Vec<Node>>,
+    macros: BTreeMap<String, Macro>,
+    /// Nesting of macro calls and defined blocks (Velocity's own limit is 20).
+    depth: usize,
     out: String,
     body_json: Option<Result<Json, String>>,
     overrides: ResponseOverride,
@@ -746,7 +861,11 @@ struct Eval<'a> {
 enum Flow {
     Normal,
     Break,
+    Stop,
 }
+
+/// Velocity's `velocimacro.max.depth`.
+const MAX_DEPTH: usize = 20;
 
 impl Eval<'_> {
     fn run(&mut self, nodes: &[Node]) -> Result<Flow, VtlError> {
@@ -781,26 +900,29 @@ impl Eval<'_> {
                     for (cond, body) in branches {
                         if self.expr(cond)?.truthy() {
                             taken = true;
-                            if let Flow::Break = self.run(body)? {
-                                return Ok(Flow::Break);
+                            match self.run(body)? {
+                                Flow::Normal => {}
+                                flow => return Ok(flow),
                             }
                             break;
                         }
                     }
-                    if !taken
-                        && let Some(body) = otherwise
-                        && let Flow::Break = self.run(body)?
-                    {
-                        return Ok(Flow::Break);
+                    if !taken && let Some(body) = otherwise {
+                        match self.run(body)? {
+                            Flow::Normal => {}
+                            flow => return Ok(flow),
+                        }
                     }
                 }
                 Node::Foreach { var, iter, body } => {
-                    let items = match self.expr(iter)? {
+                    // Velocity iterates lists and a map's values; anything
+                    // else is not iterable and renders no iteration.
+                    let mut items = match self.expr(iter)? {
                         Val::List(l) => l,
                         Val::Map(m) => m.into_iter().map(|(_, v)| v).collect(),
-                        Val::Null => Vec::new(),
-                        other => vec![other],
+                        _ => Vec::new(),
                     };
+                    items.truncate(FOREACH_MAX_ITERATIONS);
                     let saved = (self.vars.get(var).cloned(), self.vars.get("foreach").cloned(), self.vars.get("velocityCount").cloned());
                     let n = items.len();
                     for (i, item) in items.into_iter().enumerate() {
@@ -816,8 +938,10 @@ impl Eval<'_> {
                             ]),
                         );
                         self.vars.insert("velocityCount".into(), Val::Int(i as i64 + 1));
-                        if let Flow::Break = self.run(body)? {
-                            break;
+                        match self.run(body)? {
+                            Flow::Normal => {}
+                            Flow::Break => break,
+                            Flow::Stop => return Ok(Flow::Stop),
                         }
                     }
                     for (name, value) in [(var.as_str(), saved.0), ("foreach", saved.1), ("velocityCount", saved.2)] {
@@ -828,9 +952,47 @@ impl Eval<'_> {
                     }
                 }
                 Node::Break => return Ok(Flow::Break),
+                Node::Stop => return Ok(Flow::Stop),
+                Node::Define { name, body } => {
+                    self.defines.insert(name.clone(), body.clone());
+                }
+                Node::Call { name, args } => {
+                    let Some(m) = self.macros.get(name).cloned() else { continue };
+                    let values = self.args(args)?;
+                    // Arguments bind to the parameters for the call; the
+                    // variables they shadow come back after it.
+                    let saved: Vec<(String, Option<Val>)> = m.params.iter().map(|p| (p.clone(), self.vars.get(p).cloned())).collect();
+                    for (k, p) in m.params.iter().enumerate() {
+                        match values.get(k) {
+                            Some(v) => self.vars.insert(p.clone(), v.clone()),
+                            None => self.vars.remove(p),
+                        };
+                    }
+                    let flow = self.nested(&m.body);
+                    for (p, v) in saved {
+                        match v {
+                            Some(v) => self.vars.insert(p, v),
+                            None => self.vars.remove(&p),
+                        };
+                    }
+                    if let Flow::Stop = flow? {
+                        return Ok(Flow::Stop);
+                    }
+                }
             }
         }
         Ok(Flow::Normal)
+    }
+
+    /// Run a macro's body or a defined block, within Velocity's depth limit.
+    fn nested(&mut self, body: &[Node]) -> Result<Flow, VtlError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(VtlError::new(0, format!("macros or #define blocks nested deeper than {MAX_DEPTH}")));
+        }
+        self.depth += 1;
+        let flow = self.run(body);
+        self.depth -= 1;
+        flow
     }
 
     /// `#set($context.responseOverride.status = N)` and
@@ -891,8 +1053,14 @@ impl Eval<'_> {
         Val::Map(vec![
             ("path".into(), Val::map(&self.req.path)),
             ("querystring".into(), Val::map(&self.req.querystring)),
-            ("header".into(), Val::map(&self.req.header)),
+            ("header".into(), Val::Map(self.headers().map(|(k, v)| (k.clone(), Val::Str(v.clone()))).collect())),
         ])
+    }
+
+    /// The request's headers as the integration sees them: without the ones
+    /// API Gateway drops.
+    fn headers(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.req.header.iter().filter(|(k, _)| !dropped_header(k))
     }
 
     fn args(&mut self, args: &[Expr]) -> Result<Vec<Val>, VtlError> {
@@ -925,7 +1093,7 @@ impl Eval<'_> {
                                 .path
                                 .get(&name)
                                 .or_else(|| self.req.querystring.get(&name))
-                                .or_else(|| self.req.header.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map(|(_, v)| v));
+                                .or_else(|| self.headers().find(|(k, _)| k.eq_ignore_ascii_case(&name)).map(|(_, v)| v));
                             Val::Str(found.cloned().unwrap_or_default())
                         }
                         "body" => Val::Str(self.body_text()),
@@ -962,7 +1130,16 @@ impl Eval<'_> {
             "stageVariables" => Val::map(&self.req.stage_variables),
             name => match self.vars.get(name) {
                 Some(v) => v.clone(),
-                None => return Ok(None),
+                None => match self.defines.get(name).cloned() {
+                    Some(body) => {
+                        let saved = std::mem::take(&mut self.out);
+                        let flow = self.nested(&body);
+                        let text = std::mem::replace(&mut self.out, saved);
+                        flow?;
+                        Val::Str(text)
+                    }
+                    None => return Ok(None),
+                },
             },
         };
         for acc in chain {
@@ -1091,6 +1268,30 @@ fn equal(l: &Val, r: &Val) -> bool {
             _ => l == r,
         },
     }
+}
+
+/// Java's `Double.toString`: the shortest digits that read back the same,
+/// plain between 10^-3 and 10^7 (`12.5`, `100.0`), else `1.0E7`, `1.5E-4`.
+fn java_double(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    let a = f.abs();
+    if (1e-3..1e7).contains(&a) {
+        let s = f.to_string();
+        return if s.contains('.') { s } else { format!("{s}.0") };
+    }
+    // `{:e}` is the shortest round-trip mantissa: `1.5e-4`, `1e7`.
+    let e = format!("{f:e}");
+    let (mantissa, exponent) = e.split_once('e').unwrap_or((&e, "0"));
+    let mantissa = if mantissa.contains('.') { mantissa.to_owned() } else { format!("{mantissa}.0") };
+    format!("{mantissa}E{exponent}")
 }
 
 /// The Java methods templates call on strings, maps and lists.

@@ -141,7 +141,9 @@ fn directives_comments_and_references() {
     assert_eq!(render("#foreach($i in [1, 2, 3])#if($i == 2)#break#end$i#end", &req).unwrap(), "1");
     assert_eq!(render("#set($m = {\"a\": 1, \"b\": \"x\"})$m.a$m.b $m.keySet()", &req).unwrap(), "1x [\"a\",\"b\"]");
     assert_eq!(render("#set($s = \"Hi $context.stage\")$s.toUpperCase() $s.length()", &req).unwrap(), "HI PRODUCTION 13");
-    assert_eq!(render("#set($x = 7 * 6 - 2 / 2)$x #set($y = (1 + 2) * 3)$y", &req).unwrap(), "41 9");
+    // Velocity 1.7's `#set` takes the spaces before it (its grammar's SET_DIRECTIVE).
+    assert_eq!(render("#set($x = 7 * 6 - 2 / 2)$x #set($y = (1 + 2) * 3)$y", &req).unwrap(), "419");
+    assert_eq!(render("#set($x = 7 * 6 - 2 / 2)$x #if(true)#set($y = (1 + 2) * 3)#end$y", &req).unwrap(), "41 9");
     assert_eq!(render("#if($context.httpMethod == 'GET' && $context.stage != 'dev')yes#end", &req).unwrap(), "yes");
     assert_eq!(render("price: $5 and #hashtag", &req).unwrap(), "price: $5 and #hashtag");
     assert_eq!(render("$stageVariables.version", &req).unwrap(), "v2");

@@ -60,6 +60,80 @@ const CASES: &[Case] = &[
     Case { page: VARIABLES, template: "#set($o = $util.parseJson($input.path('$.s')))$o.a.b", body: r#"{"s":"{\"a\":{\"b\":7}}"}"#, expected: "7" },
 ];
 
+/// Velocity 1.7, as API Gateway runs it: its user guide and its grammar
+/// (`Parser.jjt`: `SET_DIRECTIVE` takes the spaces before `#set`; a
+/// directive's `)`, `#else` and `#end` take the rest of their line).
+const VELOCITY: &str = "https://velocity.apache.org/engine/1.7/user-guide.html";
+/// API Gateway's quotas and important notes (1,000 `#foreach` iterations).
+const QUOTAS: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html";
+
+const VELOCITY_CASES: &[Case] = &[
+    // Whitespace: an indented `#set` line leaves nothing; other directives
+    // keep their indentation and lose their newline.
+    Case { page: VELOCITY, template: "  #set($a = 1)\n  $a", body: "{}", expected: "  1" },
+    Case { page: VELOCITY, template: "a  #set($a = 1)b", body: "{}", expected: "ab" },
+    Case { page: VELOCITY, template: "#foreach($i in [1..3])\n  $i\n#end\n", body: "{}", expected: "  1\n  2\n  3\n" },
+    Case { page: VELOCITY, template: "  #if(true)\n  x\n  #end\ny", body: "{}", expected: "    x\n  y" },
+    Case { page: VELOCITY, template: "#if(false)\na\n#else\nb\n#end\nc", body: "{}", expected: "b\nc" },
+    Case { page: VELOCITY, template: "## a comment line\n#* a block *#x", body: "{}", expected: "x" },
+    // `#foreach` over something that is not a list or a map: no iteration.
+    Case { page: VELOCITY, template: "[#foreach($i in $input.path('$.s'))x#end]", body: r#"{"s":"abc"}"#, expected: "[]" },
+    Case { page: VELOCITY, template: "#foreach($v in $input.path('$.m'))$v#if($foreach.hasNext),#end#end", body: r#"{"m":{"a":1,"b":2}}"#, expected: "1,2" },
+    // At most 1,000 iterations.
+    Case { page: QUOTAS, template: "#set($n = 0)#foreach($i in [1..1500])#set($n = $n + 1)#end$n", body: "{}", expected: "1000" },
+    Case { page: VELOCITY, template: "a#stop b", body: "{}", expected: "a" },
+    Case { page: VELOCITY, template: "#define($greet)Hello $name#end#set($name = 'Ada')$greet, #set($name = 'Bo')$greet", body: "{}", expected: "Hello Ada,Hello Bo" },
+    Case { page: VELOCITY, template: "#macro(tag $k $v)<$k>$v</$k>#end\n#tag('a' 'b')#tag('c', $input.path('$.n'))", body: r#"{"n":2}"#, expected: "<a>b</a><c>2</c>" },
+    // Numbers print as Java prints them.
+    Case { page: VARIABLES, template: "$input.path('$.a') $input.path('$.b') $input.path('$.c') $input.path('$.d') $input.path('$.e')", body: r#"{"a":12.5,"b":100.0,"c":1e7,"d":0.0001,"e":-3}"#, expected: "12.5 100.0 1.0E7 1.0E-4 -3" },
+];
+
+/// The console's "Method Request passthrough" template (path, query string,
+/// headers and context to the integration), shortened to its params part:
+/// its odd indentation is exactly Velocity 1.7's whitespace rules.
+#[test]
+fn the_passthrough_template_renders_as_velocity_does() {
+    let template = "##  See https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html
+#set($allParams = $input.params())
+{
+\"body-json\" : $input.json('$'),
+\"params\" : {
+#foreach($type in $allParams.keySet())
+    #set($params = $allParams.get($type))
+\"$type\" : {
+    #foreach($paramName in $params.keySet())
+    \"$paramName\" : \"$util.escapeJavaScript($params.get($paramName))\"
+        #if($foreach.hasNext),#end
+    #end
+}
+    #if($foreach.hasNext),#end
+#end
+},
+\"stage\" : \"$context.stage\"
+}
+";
+    let mut req = request(r#"{"a": 1}"#);
+    req.path.insert("id".into(), "n1".into());
+    req.header.insert("Accept".into(), "*/*".into());
+    req.header.insert("Connection".into(), "keep-alive".into());
+    let expected = "{
+\"body-json\" : {\"a\":1},
+\"params\" : {
+\"path\" : {
+        \"id\" : \"n1\"
+            }
+    ,\"querystring\" : {
+    }
+    ,\"header\" : {
+        \"Accept\" : \"*\\/*\"
+            }
+    },
+\"stage\" : \"prod\"
+}
+";
+    assert_eq!(render(template, &req).unwrap(), expected, "{VARIABLES} {VELOCITY}");
+}
+
 /// A body that opens like JSON but is not: the request fails with 400.
 #[test]
 fn a_broken_json_body_is_the_clients_error() {
@@ -91,7 +165,7 @@ fn response_overrides_are_returned() {
 #[test]
 fn every_case_renders_as_aws_does() {
     let mut failures = Vec::new();
-    for c in CASES {
+    for c in CASES.iter().chain(VELOCITY_CASES) {
         match render(c.template, &request(c.body)) {
             Ok(out) if out == c.expected => {}
             Ok(out) => failures.push(format!("{}\n  template {:?} body {:?}\n  expected {:?}\n  got      {:?}", c.page, c.template, c.body, c.expected, out)),

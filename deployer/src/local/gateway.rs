@@ -32,13 +32,11 @@ pub struct HttpResponse {
 
 /// Request headers API Gateway (REST) drops before the integration: neither a
 /// mapping template (`$input.params()`) nor a proxy event sees them.
-pub const DROPPED_HEADERS: &[&str] = &[
-    "connection", "content-md5", "expect", "max-forwards", "proxy-authenticate", "server", "te", "transfer-encoding", "trailer", "upgrade", "www-authenticate",
-];
+pub use crate::vtl::DROPPED_HEADERS;
 
 /// The headers of a request that reach the integration, in order.
 pub fn forwarded_headers(headers: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
-    headers.into_iter().filter(|(k, _)| !DROPPED_HEADERS.iter().any(|d| k.eq_ignore_ascii_case(d))).collect()
+    headers.into_iter().filter(|(k, _)| !crate::vtl::dropped_header(k)).collect()
 }
 
 /// What a request resolved to.

@@ -258,6 +258,9 @@ impl LocalFunction {
 
     /// Invoke synchronously: the handler's answer, or Lambda's timeout error.
     pub async fn invoke(&self, payload: Vec<u8>) -> std::io::Result<Outcome> {
+        // Lambda hands a function `{}` for an empty payload (an Invoke
+        // without one, or a mapping template that rendered nothing).
+        let payload = if payload.iter().all(u8::is_ascii_whitespace) { b"{}".to_vec() } else { payload };
         let _reserved = match &self.reserved {
             Some(slots) => match slots.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),

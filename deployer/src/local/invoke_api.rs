@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
 use super::iam::Iam;
@@ -37,6 +37,30 @@ fn json(status: StatusCode, error_type: Option<&str>, body: String) -> Response<
 /// Lambda's payload limits: 6 MB for a synchronous call, 256 KB for `Event`.
 pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
 pub const MAX_EVENT_PAYLOAD: usize = 256 * 1024;
+
+/// How much past the limit an oversized body is read (and dropped) before the
+/// 413: a client still writing its body then reads the answer, where an early
+/// close would give it a broken pipe and no error code. Beyond it the
+/// connection is cut.
+const DRAIN_PAST_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The body, or `None` when it is over `limit` bytes. Never holds more than
+/// `limit` bytes, whatever the client sends or declares.
+async fn read_capped(mut body: hyper::body::Incoming, limit: usize) -> Result<Option<Vec<u8>>, hyper::Error> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else { continue };
+        seen += data.len();
+        if seen > limit + DRAIN_PAST_LIMIT {
+            return Ok(None);
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        }
+    }
+    Ok((seen <= limit).then_some(kept))
+}
 
 fn too_large(limit: usize) -> Response<Full<Bytes>> {
     let message = format!("Request must be smaller than {limit} bytes for the InvokeFunction operation");
@@ -81,14 +105,10 @@ impl InvokeApi {
                 return Ok(json(StatusCode::BAD_REQUEST, Some("ValidationException"), serde_json::json!({ "message": message }).to_string()));
             }
         };
-        let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Ok(too_large(limit));
-        }
         let (parts, body) = req.into_parts();
-        let payload = match Limited::new(body, limit).collect().await {
-            Ok(b) => b.to_bytes().to_vec(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Ok(too_large(limit)),
+        let payload = match read_capped(body, limit).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(too_large(limit)),
             Err(_) => return Ok(json(StatusCode::BAD_REQUEST, Some("InvalidRequestContentException"), r#"{"message":"the request body could not be read"}"#.into())),
         };
         let secret = self.iam.secret(&auth.access_key).unwrap_or_default();

@@ -81,8 +81,13 @@ async fn a_deploy_killed_at_random_points_converges_and_destroy_leaves_nothing()
     let project = tempfile::tempdir().unwrap();
     let target = tempfile::tempdir().unwrap();
     support::copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build-ws"), project.path());
+    // Every wait on a CLI process below blocks this thread: `block_in_place`
+    // hands this worker's queued tasks to another thread first. Without it a
+    // proxy task parked on this worker (a killed deploy's CreateRestApi,
+    // still sleeping its delay) stays stranded until the next deploy has
+    // finished, and then reaches moto: a second API no deploy can know of.
     let ok = |args: &[&str]| {
-        let out = stackctl(project.path(), target.path(), &slow.url, args).output().unwrap();
+        let out = tokio::task::block_in_place(|| stackctl(project.path(), target.path(), &slow.url, args).output().unwrap());
         assert!(out.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -93,17 +98,20 @@ async fn a_deploy_killed_at_random_points_converges_and_destroy_leaves_nothing()
     for round in 0..5 {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         let delay = Duration::from_millis(50 + (seed >> 33) % 600);
-        let mut child = stackctl(project.path(), target.path(), &slow.url, &["deploy", "--stage", "kill"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-        // Wait until it applies, then SIGKILL it after `delay`.
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("deploying stack") {
-            line.clear();
-        }
-        std::thread::sleep(delay);
-        let finished = child.try_wait().unwrap().is_some();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let finished = tokio::task::block_in_place(|| {
+            let mut child = stackctl(project.path(), target.path(), &slow.url, &["deploy", "--stage", "kill"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+            // Wait until it applies, then SIGKILL it after `delay`.
+            let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("deploying stack") {
+                line.clear();
+            }
+            std::thread::sleep(delay);
+            let finished = child.try_wait().unwrap().is_some();
+            child.kill().unwrap();
+            child.wait().unwrap();
+            finished
+        });
         if !finished {
             cut += 1;
         }

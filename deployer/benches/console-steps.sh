@@ -5,7 +5,8 @@
 # Usage: console-steps.sh PARAPHRASE_ZIP SEARCH_START_ZIP SEARCH_WORKER_ZIP
 set -euo pipefail
 AWS=${AWS:-aws}
-aws() { "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --output text "$@"; }
+# `command`: with the default AWS=aws, "$AWS" would call this function itself, forever.
+aws() { command "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --output text "$@"; }
 P_ZIP=$1 S_ZIP=$2 W_ZIP=$3
 ACCOUNT=123456789012
 REGION=${AWS_DEFAULT_REGION}

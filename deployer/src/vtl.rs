@@ -1128,6 +1128,22 @@ impl Eval<'_> {
             }
             "context" => Val::from_json(&self.req.context),
             "stageVariables" => Val::map(&self.req.stage_variables),
+            name if self.vars.contains_key(name) && Self::mutating(&r.chain) => {
+                let Some((Acc::Call(m, args), props)) = r.chain.split_last() else { unreachable!("checked by mutating") };
+                let args = self.args(args)?;
+                let mut target = self.vars.get_mut(name).expect("checked above");
+                for p in props {
+                    let Acc::Prop(p) = p else { unreachable!("checked by mutating") };
+                    target = match target {
+                        Val::Map(m) => match m.iter_mut().find(|(k, _)| k == p) {
+                            Some((_, v)) => v,
+                            None => return Ok(Some(Val::Null)),
+                        },
+                        _ => return Ok(Some(Val::Null)),
+                    };
+                }
+                return Ok(Some(mutate(target, m, &args)));
+            }
             name => match self.vars.get(name) {
                 Some(v) => v.clone(),
                 None => match self.defines.get(name).cloned() {
@@ -1167,6 +1183,17 @@ impl Eval<'_> {
             };
         }
         Ok(Some(cur))
+    }
+
+    /// `$var.add(x)`, `$var.a.b.put(k, v)`...: a Java collection method that
+    /// changes the variable's list or map in place (templates build arrays so).
+    fn mutating(chain: &[Acc]) -> bool {
+        match chain.split_last() {
+            Some((Acc::Call(m, _), props)) => {
+                matches!(m.as_str(), "add" | "addAll" | "put" | "putAll" | "remove" | "clear") && props.iter().all(|a| matches!(a, Acc::Prop(_)))
+            }
+            _ => false,
+        }
     }
 
     fn expr(&mut self, e: &Expr) -> Result<Val, VtlError> {
@@ -1294,10 +1321,105 @@ fn java_double(f: f64) -> String {
     format!("{mantissa}E{exponent}")
 }
 
+/// Java's collection methods that change a list or map, with Java's return
+/// values (`add` is `true`, `put` the previous value); others as `method`.
+fn mutate(target: &mut Val, name: &str, args: &[Val]) -> Val {
+    match (&mut *target, name, args) {
+        (Val::List(l), "add", [x]) => {
+            l.push(x.clone());
+            Val::Bool(true)
+        }
+        (Val::List(l), "add", [Val::Int(i), x]) if (0..=l.len() as i64).contains(i) => {
+            l.insert(*i as usize, x.clone());
+            Val::Null
+        }
+        (Val::List(l), "addAll", [Val::List(more)]) => {
+            l.extend(more.iter().cloned());
+            Val::Bool(!more.is_empty())
+        }
+        (Val::List(l), "remove", [Val::Int(i)]) if (0..l.len() as i64).contains(i) => l.remove(*i as usize),
+        (Val::List(l), "clear", []) => {
+            l.clear();
+            Val::Null
+        }
+        (Val::Map(m), "put", [k, v]) => {
+            let key = k.render();
+            match m.iter_mut().find(|(x, _)| *x == key) {
+                Some(entry) => std::mem::replace(&mut entry.1, v.clone()),
+                None => {
+                    m.push((key, v.clone()));
+                    Val::Null
+                }
+            }
+        }
+        (Val::Map(m), "putAll", [Val::Map(more)]) => {
+            for (k, v) in more {
+                match m.iter_mut().find(|(x, _)| x == k) {
+                    Some(entry) => entry.1 = v.clone(),
+                    None => m.push((k.clone(), v.clone())),
+                }
+            }
+            Val::Null
+        }
+        (Val::Map(m), "remove", [k]) => {
+            let key = k.render();
+            match m.iter().position(|(x, _)| *x == key) {
+                Some(i) => m.remove(i).1,
+                None => Val::Null,
+            }
+        }
+        (Val::Map(m), "clear", []) => {
+            m.clear();
+            Val::Null
+        }
+        _ => method(target, name, args),
+    }
+}
+
+/// A Java regular expression as the regex crate reads it (the same syntax
+/// for what templates use); an invalid one matches nothing.
+fn java_regex(pattern: &str, whole: bool) -> Option<regex::Regex> {
+    let p = if whole { format!("^(?:{pattern})$") } else { pattern.to_owned() };
+    regex::Regex::new(&p).ok()
+}
+
+/// A Java replacement string (`$1` a group, `\$` a literal `$`) as the regex
+/// crate writes it (`${1}`, `$$`).
+fn java_replacement(r: &str) -> String {
+    let mut out = String::new();
+    let mut chars = r.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('$') => out.push_str("$$"),
+                Some(x) => out.push(x),
+                None => {}
+            },
+            '$' => {
+                let mut group = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    group.push(d);
+                    chars.next();
+                }
+                if group.is_empty() { out.push_str("$$") } else { out.push_str(&format!("${{{group}}}")) }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The Java methods templates call on strings, maps and lists.
 fn method(v: &Val, name: &str, args: &[Val]) -> Val {
     let a0 = args.first().map(Val::render).unwrap_or_default();
+    let a1 = || args.get(1).map(Val::render).unwrap_or_default();
     match (v, name) {
+        (Val::Str(s), "replaceAll") => java_regex(&a0, false).map(|re| Val::Str(re.replace_all(s, java_replacement(&a1()).as_str()).into_owned())).unwrap_or(Val::Null),
+        (Val::Str(s), "replaceFirst") => java_regex(&a0, false).map(|re| Val::Str(re.replace(s, java_replacement(&a1()).as_str()).into_owned())).unwrap_or(Val::Null),
+        (Val::Str(s), "matches") => Val::Bool(java_regex(&a0, true).is_some_and(|re| re.is_match(s))),
+        (Val::Str(s), "lastIndexOf") => Val::Int(s.rfind(&a0).map(|i| s[..i].chars().count() as i64).unwrap_or(-1)),
+        (Val::Str(s), "charAt") => args.first().and_then(Val::number).and_then(|i| s.chars().nth(i as usize)).map(|c| Val::Str(c.to_string())).unwrap_or(Val::Null),
+        (Val::Str(s), "concat") => Val::Str(format!("{s}{a0}")),
         (Val::Str(s), "length") => Val::Int(s.chars().count() as i64),
         (Val::Str(s), "isEmpty") => Val::Bool(s.is_empty()),
         (Val::Str(s), "toLowerCase") => Val::Str(s.to_lowercase()),
@@ -1309,8 +1431,18 @@ fn method(v: &Val, name: &str, args: &[Val]) -> Val {
         (Val::Str(s), "equals") => Val::Bool(*s == a0),
         (Val::Str(s), "equalsIgnoreCase") => Val::Bool(s.eq_ignore_ascii_case(&a0)),
         (Val::Str(s), "indexOf") => Val::Int(s.find(&a0).map(|i| s[..i].chars().count() as i64).unwrap_or(-1)),
-        (Val::Str(s), "replace") => Val::Str(s.replace(&a0, &args.get(1).map(Val::render).unwrap_or_default())),
-        (Val::Str(s), "split") => Val::List(s.split(a0.as_str()).map(|p| Val::Str(p.to_owned())).collect()),
+        (Val::Str(s), "replace") => Val::Str(s.replace(&a0, &a1())),
+        // Java's `split` takes a regex and drops trailing empty strings.
+        (Val::Str(s), "split") => match java_regex(&a0, false) {
+            Some(re) => {
+                let mut parts: Vec<&str> = if s.is_empty() { vec![""] } else { re.split(s).collect() };
+                while parts.len() > 1 && parts.last() == Some(&"") {
+                    parts.pop();
+                }
+                Val::List(parts.into_iter().map(|p| Val::Str(p.to_owned())).collect())
+            }
+            None => Val::Null,
+        },
         (Val::Str(s), "substring") => {
             let chars: Vec<char> = s.chars().collect();
             let from = args.first().and_then(Val::number).unwrap_or(0.0).max(0.0) as usize;

@@ -84,6 +84,11 @@ const VELOCITY_CASES: &[Case] = &[
     Case { page: VELOCITY, template: "a#stop b", body: "{}", expected: "a" },
     Case { page: VELOCITY, template: "#define($greet)Hello $name#end#set($name = 'Ada')$greet, #set($name = 'Bo')$greet", body: "{}", expected: "Hello Ada,Hello Bo" },
     Case { page: VELOCITY, template: "#macro(tag $k $v)<$k>$v</$k>#end\n#tag('a' 'b')#tag('c', $input.path('$.n'))", body: r#"{"n":2}"#, expected: "<a>b</a><c>2</c>" },
+    // Java's methods on strings, lists and maps, and the collections a template builds.
+    Case { page: VELOCITY, template: "$input.path('$.s').replaceAll('[aeiou]', '*') $input.path('$.s').replaceFirst('(l+)', '[$1]') $input.path('$.s').matches('h.*d') $input.path('$.s').lastIndexOf('o')", body: r#"{"s":"hello world"}"#, expected: "h*ll* w*rld he[ll]o world true 7" },
+    Case { page: VELOCITY, template: "#set($p = $input.path('$.csv').split(','))$p.size() $p[1]", body: r#"{"csv":"a,b,,"}"#, expected: "2 b" },
+    Case { page: VELOCITY, template: "#set($ids = [])#foreach($o in $input.path('$.offers'))#set($ok = $ids.add($o.id))#end$ids $ids.size()", body: r#"{"offers":[{"id":"a"},{"id":"b"}]}"#, expected: r#"["a","b"] 2"# },
+    Case { page: VELOCITY, template: "#set($m = {})#set($old = $m.put('k', 1))#set($old = $m.put('k', 2))$m $old", body: "{}", expected: "{k=2} 1" },
     // Numbers print as Java prints them.
     Case { page: VARIABLES, template: "$input.path('$.a') $input.path('$.b') $input.path('$.c') $input.path('$.d') $input.path('$.e')", body: r#"{"a":12.5,"b":100.0,"c":1e7,"d":0.0001,"e":-3}"#, expected: "12.5 100.0 1.0E7 1.0E-4 -3" },
 ];

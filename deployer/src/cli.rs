@@ -223,6 +223,22 @@ pub enum Command {
         #[arg(long)]
         region: Option<String>,
     },
+    /// Print the REST API of a stage as one OpenAPI 3 document, with API
+    /// Gateway's `x-amazon-apigateway-*` extensions (integrations, templates,
+    /// responses, validators, CORS), as `PutRestApi` imports it. JSON with
+    /// `-o json`, else YAML. Needs no build.
+    Openapi {
+        #[command(flatten)]
+        stacks: StackArgs,
+        #[command(flatten)]
+        stage: StageArgs,
+        /// Account id the functions' ARNs name (default: from the credentials).
+        #[arg(long)]
+        account: Option<String>,
+        /// Region the functions' ARNs name (default: the AWS configuration's).
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Remove every resource of the stage.
     Destroy {
         #[command(flatten)]

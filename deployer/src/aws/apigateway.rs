@@ -26,7 +26,7 @@ pub fn invoke_url(clients: &Clients, api_id: &str, region: &str, stage: &str) ->
 }
 
 fn lambda_uri(run: &Run<'_>, function_name: &str) -> String {
-    format!("arn:aws:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations", run.ctx.region, crate::engine::desired::function_arn(run.ctx, function_name))
+    crate::engine::desired::lambda_integration_uri(run.ctx, function_name)
 }
 
 impl AwsTarget {
@@ -173,7 +173,7 @@ impl AwsTarget {
     async fn put_models(&self, id: &str, api_id: &str, request: &MethodRequest) -> Result<BTreeMap<String, String>, EngineError> {
         let mut names = BTreeMap::new();
         for (content_type, schema) in &request.models {
-            let name = model_name(id, content_type, schema);
+            let name = crate::engine::openapi::model_name(id, content_type, schema);
             let text = serde_json::to_string(schema).unwrap_or_default();
             let created = retrying(|| async {
                 match self.clients.apigateway.create_model().rest_api_id(api_id).name(&name).content_type(content_type).schema(&text).send().await {
@@ -192,7 +192,7 @@ impl AwsTarget {
 
     /// Delete the models of method `id` other than `keep`.
     async fn delete_models(&self, id: &str, api_id: &str, keep: &[String]) -> Result<(), EngineError> {
-        let prefix = model_prefix(id);
+        let prefix = crate::engine::openapi::model_prefix(id);
         let models = retrying(|| async {
             self.clients.apigateway.get_models().rest_api_id(api_id).limit(500).send().await.map_err(|e| AwsError::from_sdk(id, "apigateway:GetModels", e))
         })
@@ -602,28 +602,4 @@ impl AwsTarget {
         .await
         .map(|_| ())
     }
-}
-
-/// The name prefix of method `id`'s request models: letters and digits from
-/// the method and path, and a digest of the id (two paths can spell alike).
-fn model_prefix(id: &str) -> String {
-    let readable: String = id
-        .trim_start_matches("method/")
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let lower = w.to_ascii_lowercase();
-            let mut cs = lower.chars();
-            cs.next().map(|f| f.to_ascii_uppercase().to_string() + cs.as_str()).unwrap_or_default()
-        })
-        .collect();
-    let readable: String = readable.chars().take(40).collect();
-    format!("{readable}{}", &crate::digest::sha256_hex(id.as_bytes())[..8])
-}
-
-/// A request model's name: the method's prefix, then a digest of its content
-/// type and schema (a changed schema is a new model, the old one deleted after).
-fn model_name(id: &str, content_type: &str, schema: &serde_json::Value) -> String {
-    let text = format!("{content_type}\n{}", serde_json::to_string(schema).unwrap_or_default());
-    format!("{}M{}", model_prefix(id), &crate::digest::sha256_hex(text.as_bytes())[..8])
 }

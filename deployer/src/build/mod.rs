@@ -34,6 +34,24 @@ pub struct Artifact {
     pub glibc: Option<String>,
 }
 
+impl Artifact {
+    /// A function not built: for what depends on the stack but not on its
+    /// code (the API's OpenAPI document), nothing to upload or hash.
+    pub fn unbuilt(stack: &str, function: &crate::stack::model::Function) -> Artifact {
+        Artifact {
+            stack: stack.into(),
+            function: function.name.clone(),
+            architecture: function.architecture,
+            zip: PathBuf::new(),
+            sha256: String::new(),
+            code_sha256: String::new(),
+            size: 0,
+            binary_size: 0,
+            glibc: None,
+        }
+    }
+}
+
 /// How functions are compiled.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {

@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod init;
 pub mod invoke;
 pub mod logs;
+pub mod openapi;
 pub mod serve;
 pub mod status;
 pub mod synth;
@@ -128,6 +129,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 destroy::run(&ctx, &on_target(&ctx, &stacks, &stage).await?, discover, yes, engine == crate::cli::Engine::Cloudformation).await
             }
             Command::Synth { stacks, stage, build, account, region } => synth::run(&ctx, &stacks, &stage.stage, &build, account, region).await,
+            Command::Openapi { stacks, stage, account, region } => openapi::run(&ctx, &stacks, &stage.stage, account, region).await,
             Command::Status { stacks, stage } => status::run(&ctx, &on_target(&ctx, &stacks, &stage).await?).await,
             Command::Serve { stacks, stage, port, watch, build } => serve::run(&ctx, &stacks, &stage, &build, port, watch).await,
             Command::LocalServer { dir, port } => crate::local::server::run_background(dir, port).await.map_err(|e| Failure::Operation(format!("local server: {e}"))),

@@ -202,6 +202,11 @@ pub fn function_arn(ctx: &Context, name: &str) -> String {
     format!("arn:aws:lambda:{}:{}:function:{name}", ctx.region, ctx.account)
 }
 
+/// The URI by which API Gateway's Lambda integrations name a function.
+pub fn lambda_integration_uri(ctx: &Context, name: &str) -> String {
+    format!("arn:aws:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations", ctx.region, function_arn(ctx, name))
+}
+
 /// IAM's limit on the inline policies of one role, whitespace not counted.
 pub const ROLE_POLICY_MAX: usize = 10_240;
 

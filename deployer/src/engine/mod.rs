@@ -19,6 +19,7 @@ pub mod error;
 pub mod execute;
 pub mod kind;
 pub mod lock;
+pub mod openapi;
 pub mod parameters;
 pub mod pipeline;
 pub mod plan;

@@ -147,12 +147,17 @@ fn builds_under_cargo_run_and_from_the_installed_binary_share_one_build() {
         ("CARGO_PRIMARY_PACKAGE", "1"),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
+    // Cargo must run every time to show what it would rebuild: stackctl's own
+    // freshness check would skip it when no file changed.
+    let always_cargo = ("STACKCTL_ALWAYS_CHECK_BUILD".to_string(), "1".to_string());
+    p.env = vec![always_cargo.clone()];
     let (code, _, _) = p.run(&["deploy", "--target", "local"]);
     assert_eq!(code, 0);
     p.env = under_cargo_run.to_vec();
+    p.env.push(always_cargo.clone());
     let (code, _, err) = p.run(&["deploy", "--target", "local"]);
     assert_eq!((code, compiled(&err)), (0, 0), "under cargo run, nothing to rebuild:\n{err}");
-    p.env.clear();
+    p.env = vec![always_cargo];
     let (code, _, err) = p.run(&["deploy", "--target", "local"]);
     assert_eq!((code, compiled(&err)), (0, 0), "from the installed binary, nothing to rebuild:\n{err}");
 }

@@ -2,6 +2,7 @@
 //! needs, and package `bootstrap` into a reproducible zip with its sha256.
 
 pub mod elf;
+mod fresh;
 pub mod package;
 
 use std::io::{BufRead, BufReader, Read};
@@ -146,7 +147,33 @@ pub fn build_stack(stack: &Stack, opts: &BuildOptions) -> Result<Vec<Artifact>, 
         if group.is_empty() {
             continue;
         }
-        let binaries = compile(stack, &group, arch, zig, opts)?;
+        let key = format!(
+            "host={} release={} zig={zig} arch={arch:?} {}",
+            opts.host,
+            opts.release,
+            group.iter().map(|f| format!("{}:{}", f.package, f.binary)).collect::<Vec<_>>().join(",")
+        );
+        let record = zip_path(stack, "", opts.host).with_file_name(format!(".fresh-{arch:?}.json"));
+        let fingerprint = fresh::fingerprint(&stack.root, &target_dir(&stack.root), &key);
+        let binaries = match fingerprint.as_ref().and_then(|fp| fresh::reuse(&record, &fp.digest())) {
+            Some(binaries) => {
+                let names = group.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
+                eprintln!("fresh {names}: no file of the workspace changed since the last build (cargo not run)");
+                binaries
+            }
+            None => {
+                let binaries = compile(stack, &group, arch, zig, opts)?;
+                // Recorded as the workspace is now, if only lock files changed
+                // during the build (a file saved meanwhile: the next build asks cargo).
+                if let Some(before) = &fingerprint
+                    && let Some(after) = fresh::fingerprint(&stack.root, &target_dir(&stack.root), &key)
+                    && before.same_sources(&after)
+                {
+                    fresh::save(&record, &after.digest(), &binaries);
+                }
+                binaries
+            }
+        };
         for (function, binary) in group.iter().zip(binaries) {
             artifacts.push(package_function(stack, function, &binary, opts.host)?);
         }

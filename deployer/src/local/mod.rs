@@ -135,13 +135,26 @@ pub fn connected_from(stream: &tokio::net::TcpStream, pid: u32) -> bool {
     // /proc/net/tcp writes an address as the u32 in host byte order, then the port.
     let hex = |a: &std::net::SocketAddrV4| format!("{:08X}:{:04X}", u32::from_ne_bytes(a.ip().octets()), a.port());
     let (peer, local) = (hex(&peer), hex(&local));
-    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return false };
-    let Some(inode) = table.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() > 9 && f[1] == peer && f[2] == local).then(|| f[9].to_owned())
-    }) else {
-        return false;
-    };
+    // Read line by line and stop at the connection: the kernel writes this
+    // file as it is read, one socket at a time, so the sockets after it are
+    // never formatted (with many sockets open, the whole table took
+    // milliseconds, paid by every new runtime API connection).
+    let Ok(file) = std::fs::File::open("/proc/net/tcp") else { return false };
+    let mut reader = std::io::BufReader::with_capacity(16 * 1024, file);
+    let mut line = String::new();
+    let mut inode = None;
+    let mut first = true;
+    while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|n| n > 0) {
+        if !std::mem::take(&mut first) {
+            let mut f = line.split_ascii_whitespace();
+            if f.nth(1) == Some(peer.as_str()) && f.next() == Some(local.as_str()) {
+                inode = f.nth(6).map(str::to_owned);
+                break;
+            }
+        }
+        line.clear();
+    }
+    let Some(inode) = inode else { return false };
     let wanted = format!("socket:[{inode}]");
     std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == wanted.as_str()))
 }

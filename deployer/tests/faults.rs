@@ -112,6 +112,17 @@ async fn a_deploy_killed_at_random_points_converges_and_destroy_leaves_nothing()
             child.wait().unwrap();
             finished
         });
+        // A request the killed deploy had sent may still be unread in the
+        // proxy's socket or in its delay: it reaches moto before the next
+        // deploy starts, as a request that reached AWS takes effect while its
+        // client is dead. Without this wait it could land in the middle of the
+        // next deploy (seen, moto's recorder in hand: the CreateRestApi of a
+        // deploy killed at 95 ms reached moto after the next deploy had looked
+        // for the API by name, and that deploy made a second one). No deploy
+        // can see a create that has not happened yet; see the README's note on
+        // CreateRestApi.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        slow.settled().await;
         if !finished {
             cut += 1;
         }

@@ -36,6 +36,8 @@ pub struct ProxyConfig {
 
 #[derive(Debug, Default)]
 struct Stats {
+    /// Requests received and not yet answered (or dropped).
+    in_flight: AtomicU64,
     total: AtomicU64,
     mutating: AtomicU64,
     throttled: AtomicU64,
@@ -85,6 +87,15 @@ impl Proxy {
     pub fn injected(&self) -> (u64, u64) {
         (self.stats.throttled.load(Ordering::SeqCst), self.stats.failed.load(Ordering::SeqCst))
     }
+    /// Wait until no request is in flight: one a killed client sent goes on
+    /// to the service (after the proxy's delay) or is dropped, and either way
+    /// has happened before this returns.
+    pub async fn settled(&self) {
+        while self.stats.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub fn reset(&self) {
         for c in [&self.stats.total, &self.stats.mutating, &self.stats.throttled, &self.stats.failed] {
             c.store(0, Ordering::SeqCst);
@@ -170,7 +181,18 @@ async fn forward(upstream: SocketAddr, parts: hyper::http::request::Parts, body:
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
+/// Counts a request in flight until its handler ends (answered or dropped).
+struct InFlight(Arc<Stats>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn handle(config: Arc<ProxyConfig>, stats: Arc<Stats>, rng: Arc<Mutex<u64>>, req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    stats.in_flight.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight(stats.clone());
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let uri = parts.uri.to_string();

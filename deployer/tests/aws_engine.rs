@@ -551,3 +551,36 @@ async fn validators_models_and_integration_responses_are_deployed_as_declared() 
     let models = c.apigateway.get_models().rest_api_id(&api_id).send().await.unwrap();
     assert!(models.items().iter().filter_map(|m| m.name()).all(|n| !n.starts_with("PutNotesId")), "{models:?}");
 }
+
+/// A `CreateRestApi` of a killed deploy that reaches API Gateway after the next
+/// deploy has looked for the API leaves a second API with the stage's name and
+/// tags. The next deploy plans its deletion (the plan names why), after which
+/// the stage has one API and a further deploy plans nothing; an API of
+/// another stage, or one without our tags, is never touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_created_api_of_the_stage_is_swept_by_the_next_deploy() {
+    let e = env().await;
+    let s = load("paraphrase", "sweep");
+    let first = deploy(&e, &s, "sweep", "v1").await;
+    let ours = first.state.resources["api"].physical_id.clone();
+    let c = &e.clients.apigateway;
+    let tagged = |stage: &str| {
+        c.create_rest_api().name(format!("paraphrase-{stage}")).tags("stackctl:stack", "paraphrase").tags("stackctl:stage", stage)
+    };
+    let late = tagged("sweep").name("paraphrase-sweep").send().await.unwrap().id.unwrap();
+    let untagged = c.create_rest_api().name("paraphrase-sweep").send().await.unwrap().id.unwrap();
+    let other_stage = tagged("other").send().await.unwrap().id.unwrap();
+
+    let out = deploy(&e, &s, "sweep", "v1").await;
+    let changes: Vec<(&str, &str)> = out.plan.changes().map(|s| (s.id.as_str(), s.reason.as_str())).collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].0, format!("api-orphan/{late}"));
+    assert!(changes[0].1.contains("killed around its create"), "{changes:?}");
+    assert!(!out.state.resources.contains_key(&format!("api-orphan/{late}")), "the orphan leaves the state with its delete");
+    let apis = c.get_rest_apis().send().await.unwrap();
+    let ids: std::collections::BTreeSet<&str> = apis.items().iter().filter_map(|a| a.id()).collect();
+    assert_eq!(ids, [ours.as_str(), untagged.as_str(), other_stage.as_str()].into_iter().collect(), "only the late API went");
+
+    let again = deploy(&e, &s, "sweep", "v1").await;
+    assert!(again.plan.changes().next().is_none(), "nothing left to do: {:?}", again.plan.steps);
+}

@@ -119,8 +119,9 @@ async fn a_deploy_killed_at_random_points_converges_and_destroy_leaves_nothing()
         // next deploy (seen, moto's recorder in hand: the CreateRestApi of a
         // deploy killed at 95 ms reached moto after the next deploy had looked
         // for the API by name, and that deploy made a second one). No deploy
-        // can see a create that has not happened yet; see the README's note on
-        // CreateRestApi.
+        // can see a create that has not happened yet: a later deploy sweeps
+        // such an API (aws_engine::a_late_created_api_of_the_stage_is_swept_by_the_next_deploy);
+        // this test checks that a cut deploy itself orphans nothing.
         tokio::time::sleep(Duration::from_millis(300)).await;
         slow.settled().await;
         if !finished {

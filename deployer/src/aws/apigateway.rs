@@ -417,6 +417,12 @@ impl AwsTarget {
 
     /// The REST API of this stack and stage named `name`, if one exists.
     async fn find_rest_api(&self, run: &Run<'_>, id: &str, name: &str) -> Result<Option<(String, Option<String>)>, AwsError> {
+        Ok(self.rest_apis_of(id, name, &self.tags(run)).await?.into_iter().next())
+    }
+
+    /// Every REST API named `name` that carries all of `ours` tags: (id, root resource id).
+    pub(super) async fn rest_apis_of(&self, id: &str, name: &str, ours: &[(String, String)]) -> Result<Vec<(String, Option<String>)>, AwsError> {
+        let mut found = Vec::new();
         let mut position = None;
         loop {
             let page = self
@@ -428,15 +434,16 @@ impl AwsTarget {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk(id, "apigateway:GetRestApis", e))?;
-            let ours = self.tags(run);
-            if let Some(api) = page.items().iter().find(|a| {
+            for api in page.items().iter().filter(|a| {
                 a.name() == Some(name) && ours.iter().all(|(k, v)| a.tags().and_then(|t| t.get(k)).is_some_and(|x| x == v))
             }) {
-                return Ok(api.id().map(|a| (a.to_owned(), api.root_resource_id().map(str::to_owned))));
+                if let Some(api_id) = api.id() {
+                    found.push((api_id.to_owned(), api.root_resource_id().map(str::to_owned)));
+                }
             }
             position = page.position().map(str::to_owned);
             if position.is_none() {
-                return Ok(None);
+                return Ok(found);
             }
         }
     }

@@ -84,6 +84,32 @@ impl Target for AwsTarget {
         Ok(live)
     }
 
+    async fn orphans(&self, recorded: &State) -> Result<Vec<(String, Recorded)>, EngineError> {
+        // CreateRestApi is the one create that is not idempotent: a request of a
+        // killed deploy that lands after the next deploy's lookup makes a second
+        // API of the stage. Any API with the stage's name and tags but another
+        // id than the recorded one is such a leftover. (A marker, no id yet: the
+        // create adopts one of them first; the others go on the deploy after.)
+        let Some(api) = recorded.resources.iter().find(|(_, r)| r.kind == Kind::RestApi && !r.physical_id.is_empty()).map(|(_, r)| r) else {
+            return Ok(Vec::new());
+        };
+        let name = crate::naming::api_name(&recorded.stack, &recorded.stage);
+        let tags = crate::naming::tags(&recorded.stack, &recorded.stage);
+        let found = self.rest_apis_of("api", &name, &tags).await?;
+        Ok(found
+            .into_iter()
+            .filter(|(id, _)| *id != api.physical_id)
+            .map(|(id, _)| {
+                let mut outputs = BTreeMap::new();
+                outputs.insert(
+                    crate::engine::plan::ORPHAN.to_owned(),
+                    format!("API `{id}` carries this stage's name and tags but is not the stage's (left by a deploy that was killed around its create)"),
+                );
+                (format!("api-orphan/{id}"), Recorded { kind: Kind::RestApi, physical_id: id, arn: None, hash: String::new(), depends_on: Vec::new(), outputs })
+            })
+            .collect())
+    }
+
     async fn apply(&self, run: &Run<'_>, node: &Node, step: &Step) -> Result<Recorded, EngineError> {
         let update = step.action == Action::Update;
         let _slot = match node.spec.kind() {

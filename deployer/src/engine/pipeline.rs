@@ -111,8 +111,15 @@ async fn run_locked(target: &dyn Target, store: &Store, stack: &str, stage: &str
     if !opts.dry_run {
         target.prepare(&at, recorded.as_ref()).await?;
     }
-    let live = match &recorded {
-        Some(r) if !destroy => target.observe(r).await?,
+    let mut recorded = recorded;
+    let live = match &mut recorded {
+        Some(r) if !destroy => {
+            let (live, orphans) = futures::join!(target.observe(r), target.orphans(r));
+            for (id, orphan) in orphans? {
+                r.resources.insert(id, orphan);
+            }
+            live?
+        }
         _ => BTreeMap::new(),
     };
     let plan = plan::plan(&desired, recorded.as_ref(), &live);

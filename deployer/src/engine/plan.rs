@@ -154,6 +154,10 @@ fn physical_name(spec: &Spec) -> Option<&str> {
     }
 }
 
+/// The output naming why a record is an orphan (see `Target::orphans`): the
+/// reason its delete step gives.
+pub const ORPHAN: &str = "orphan";
+
 /// Plan a deploy. `recorded` is `None` for a stage never deployed; `live` holds
 /// what observation found for recorded resources (absent = not observed = trusted).
 pub fn plan(desired: &Desired, recorded: Option<&State>, live: &BTreeMap<String, Live>) -> Plan {
@@ -194,7 +198,7 @@ pub fn plan(desired: &Desired, recorded: Option<&State>, live: &BTreeMap<String,
             kind: r.kind,
             action: Action::Delete,
             scope: None,
-            reason: "no longer in the stack".into(),
+            reason: r.outputs.get(ORPHAN).cloned().unwrap_or_else(|| "no longer in the stack".into()),
             after: dependents,
             level: 0,
         });

@@ -33,6 +33,13 @@ pub trait Target: Send + Sync {
     }
     /// What is live of each recorded resource (absent from the map: trusted).
     async fn observe(&self, recorded: &State) -> Result<BTreeMap<String, Live>, EngineError>;
+    /// Objects of the stage that the state does not list although they carry
+    /// its name and tags (a create that reached the cloud after its deploy was
+    /// killed and after the next deploy had looked for it), as records the
+    /// plan deletes. Observed together with `observe`.
+    async fn orphans(&self, _recorded: &State) -> Result<Vec<(String, Recorded)>, EngineError> {
+        Ok(Vec::new())
+    }
     /// Create or update (`step.action`) one node; returns what to record.
     async fn apply(&self, run: &Run<'_>, node: &Node, step: &Step) -> Result<Recorded, EngineError>;
     /// Delete one recorded resource (gone already is fine).

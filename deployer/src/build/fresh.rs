@@ -8,10 +8,12 @@
 //! and of the binaries it produced sits beside the zips; when both still hold,
 //! the binaries are reused as they are.
 //!
+//! Outside the workspace it also stamps what cargo reads there: the
+//! `.cargo/config.toml` files of the folders above it and of `CARGO_HOME`, and
+//! each rustup toolchain's channel manifest (rewritten by `rustup update`).
 //! The check is off (cargo always runs) when a crate of the workspace depends
 //! on a path outside it, whose files this walk does not see, and when
-//! `STACKCTL_ALWAYS_CHECK_BUILD=1` is set. A toolchain update alone is not
-//! seen: the binaries built before it are kept until a file changes.
+//! `STACKCTL_ALWAYS_CHECK_BUILD=1` is set.
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +76,10 @@ pub fn fingerprint(root: &Path, target_dir: &Path, key: &str) -> Option<Fingerpr
     for (k, v) in env {
         text.push_str(&format!("env {k}={v}\n"));
     }
+    for outside in outside_inputs(root) {
+        let (len, modified) = stamp(&outside).unwrap_or_default();
+        text.push_str(&format!("outside {} {len} {modified}\n", outside.display()));
+    }
     let target_dir = target_dir.canonicalize().unwrap_or_else(|_| target_dir.to_path_buf());
     let mut locks = String::new();
     let mut stack = vec![root.to_path_buf()];
@@ -105,6 +111,30 @@ pub fn fingerprint(root: &Path, target_dir: &Path, key: &str) -> Option<Fingerpr
         }
     }
     Some(Fingerprint { sources: crate::digest::sha256_hex(text.as_bytes()), locks })
+}
+
+/// What cargo reads outside the workspace: configuration files up the tree
+/// and in `CARGO_HOME`, and the toolchains' manifests (a missing one stamps
+/// as absent, so creating it counts as a change).
+fn outside_inputs(root: &Path) -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut files = Vec::new();
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    for dir in root.ancestors().skip(1) {
+        files.push(dir.join(".cargo/config.toml"));
+        files.push(dir.join(".cargo/config"));
+    }
+    if let Some(cargo_home) = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".cargo"))) {
+        files.push(cargo_home.join("config.toml"));
+        files.push(cargo_home.join("config"));
+    }
+    if let Some(rustup_home) = std::env::var_os("RUSTUP_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".rustup"))) {
+        files.push(rustup_home.join("settings.toml"));
+        let mut toolchains: Vec<PathBuf> = std::fs::read_dir(rustup_home.join("toolchains")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        toolchains.sort();
+        files.extend(toolchains.into_iter().map(|t| t.join("lib/rustlib/multirust-channel-manifest.toml")));
+    }
+    files
 }
 
 /// Whether a manifest names a path dependency outside the workspace root.

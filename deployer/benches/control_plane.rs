@@ -9,7 +9,9 @@
 //! Prints, per stack: the first deploy's wall time, requests, the plan's critical
 //! path (the longest chain of dependent round trips) and the ratio wall / (critical
 //! path × delay); the no-op redeploy (build check included) with its requests and
-//! mutating requests; a one-function code change; destroy. Asserts nothing about
+//! mutating requests; a one-function code change; destroy; the first deploy
+//! again under API Gateway's documented control-plane quotas (token buckets per
+//! operation and 10/s burst 40 overall, answered 429). Asserts nothing about
 //! speed. The functions are built for Lambda first (release; minutes the first time).
 
 #[path = "../tests/moto/mod.rs"]
@@ -54,8 +56,11 @@ async fn main() {
     let delay = Duration::from_millis(delay_ms);
     let moto = moto::Moto::start();
     let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
-    let proxy = Proxy::start(ProxyConfig { upstream, delay, throttle_share: 0.0, error_share: 0.0, seed: 1, deny: None }).await.unwrap();
+    let proxy = Proxy::start(ProxyConfig { upstream, delay, throttle_share: 0.0, error_share: 0.0, seed: 1, deny: None, quotas: false }).await.unwrap();
     let clients = Clients::for_endpoint(&proxy.url, REGION).await;
+    // The same delay, and API Gateway's control-plane quotas (faultproxy::Quotas).
+    let quota_proxy = Proxy::start(ProxyConfig { upstream, delay, throttle_share: 0.0, error_share: 0.0, seed: 1, deny: None, quotas: true }).await.unwrap();
+    let quota_clients = Clients::for_endpoint(&quota_proxy.url, REGION).await;
     // moto builds each service's backend on its first request (IAM loads its
     // managed policies: ~0.3 s); that is the emulator's start, not a deploy's.
     let direct = Clients::for_endpoint(&moto.url, REGION).await;
@@ -144,6 +149,24 @@ async fn main() {
         let bound = delay * out.plan.critical_path() as u32;
         println!("{name}: first deploy with placeholder code {:.2} s, {} requests, wall / bound {:.2}", secs(wall), proxy.requests(), secs(wall) / secs(bound));
         deploy::destroy(&clients, &tiny, "tiny", project.path(), &Options::default()).await.unwrap();
+
+        // Under API Gateway's quotas, as a real account answers (full buckets:
+        // an account that made no API Gateway call for a minute).
+        let quota_stack = stackctl::stack::load(&repo().join(format!("stacks/{name}.yaml")), "quota").unwrap();
+        quota_proxy.refill_quotas();
+        quota_proxy.reset();
+        let t = Instant::now();
+        let out = deploy::deploy(&quota_clients, &quota_stack, "quota", &artifacts, project.path(), &Options::default()).await.unwrap();
+        let wall = t.elapsed();
+        let bound = delay * out.plan.critical_path() as u32;
+        println!(
+            "{name}: first deploy under API Gateway's control-plane quotas {:.2} s, {} requests, {} answered 429 TooManyRequests, wall / bound {:.2}",
+            secs(wall),
+            quota_proxy.requests(),
+            quota_proxy.injected().0,
+            secs(wall) / secs(bound)
+        );
+        deploy::destroy(&clients, &quota_stack, "quota", project.path(), &Options::default()).await.unwrap();
     }
 
     // The console steps, scripted as sequential awscli calls, on the same proxy.

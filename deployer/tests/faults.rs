@@ -23,7 +23,7 @@ const REGION: &str = "eu-central-1";
 
 async fn proxy(moto: &Moto, delay_ms: u64, throttle_share: f64, error_share: f64, seed: u64) -> Proxy {
     let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
-    Proxy::start(ProxyConfig { upstream, delay: Duration::from_millis(delay_ms), throttle_share, error_share, seed, deny: None }).await.unwrap()
+    Proxy::start(ProxyConfig { upstream, delay: Duration::from_millis(delay_ms), throttle_share, error_share, seed, deny: None, quotas: false }).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +148,7 @@ async fn a_failed_read_of_a_generated_secret_fails_the_deploy_and_keeps_the_secr
     let moto = Moto::start();
     let direct = Clients::for_endpoint(&moto.url, REGION).await;
     let upstream = moto.url.trim_start_matches("http://").parse().unwrap();
-    let denying = Proxy::start(ProxyConfig { upstream, delay: Duration::ZERO, throttle_share: 0.0, error_share: 0.0, seed: 1, deny: Some("/configuration".into()) }).await.unwrap();
+    let denying = Proxy::start(ProxyConfig { upstream, delay: Duration::ZERO, throttle_share: 0.0, error_share: 0.0, seed: 1, deny: Some("/configuration".into()), quotas: false }).await.unwrap();
     let through = Clients::for_endpoint(&denying.url, REGION).await;
     let project = tempfile::tempdir().unwrap();
     let zips = tempfile::tempdir().unwrap();

@@ -32,10 +32,97 @@ pub struct ProxyConfig {
     /// Requests whose `METHOD path` contains this text are refused with
     /// AccessDenied (403), as AWS answers a call the credentials may not make.
     pub deny: Option<String>,
+    /// Enforce API Gateway's control-plane quotas (`Quotas`): a call over
+    /// them is answered 429 TooManyRequestsException, as AWS answers it.
+    pub quotas: bool,
+}
+
+/// API Gateway's fixed quotas for creating, deploying and managing an API
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html,
+/// "API Gateway quotas for creating, deploying and managing an API"), as
+/// token buckets per account: each operation's own, and 10 requests per
+/// second with a burst of 40 over all of them. Lambda's and IAM's control
+/// planes are not modelled (IAM publishes no per-operation rates).
+#[derive(Debug)]
+pub struct Quotas {
+    buckets: Mutex<std::collections::HashMap<&'static str, Bucket>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    fn new(capacity: f64, per_second: f64) -> Bucket {
+        Bucket { capacity, per_second, tokens: capacity, at: std::time::Instant::now() }
+    }
+
+    fn refill(&mut self) {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.per_second).min(self.capacity);
+        self.at = now;
+    }
+}
+
+impl Default for Quotas {
+    fn default() -> Quotas {
+        Quotas { buckets: Mutex::new(std::collections::HashMap::new()) }
+    }
+}
+
+impl Quotas {
+    /// The operation's own quota (capacity, requests per second), if it has one.
+    fn operation(method: &str, path: &str, body: &[u8]) -> Option<(&'static str, f64, f64)> {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        Some(match (method, parts.as_slice()) {
+            ("POST", ["restapis"]) => {
+                // Edge-optimised is the default endpoint type.
+                let text = String::from_utf8_lossy(body);
+                if text.contains("REGIONAL") || text.contains("PRIVATE") { ("CreateRestApi (regional)", 1.0, 1.0 / 3.0) } else { ("CreateRestApi (edge)", 1.0, 1.0 / 30.0) }
+            }
+            ("POST", ["restapis", _, "deployments"]) => ("CreateDeployment", 1.0, 1.0 / 5.0),
+            ("POST", ["restapis", _, "resources", _]) => ("CreateResource", 5.0, 5.0),
+            ("DELETE", ["restapis", _, "resources", _]) => ("DeleteResource", 5.0, 5.0),
+            ("DELETE", ["restapis", _]) => ("DeleteRestApi", 1.0, 1.0 / 30.0),
+            ("GET", ["restapis", _, "resources"]) => ("GetResources", 5.0, 2.5),
+            ("PUT", ["restapis", _]) => ("PutRestApi", 1.0, 1.0),
+            _ => return None,
+        })
+    }
+
+    /// Whether an API Gateway call may go now; takes its tokens when it may.
+    pub fn admit(&self, method: &str, path: &str, body: &[u8]) -> bool {
+        if !path.starts_with("/restapis") {
+            return true;
+        }
+        let mut buckets = self.buckets.lock().expect("quotas");
+        let own = Self::operation(method, path, body);
+        let mut wanted = vec![("all API Gateway management calls", 40.0, 10.0)];
+        wanted.extend(own);
+        for (name, capacity, rate) in &wanted {
+            let b = buckets.entry(name).or_insert_with(|| Bucket::new(*capacity, *rate));
+            b.refill();
+            if b.tokens < 1.0 {
+                return false;
+            }
+        }
+        for (name, _, _) in &wanted {
+            if let Some(b) = buckets.get_mut(name) {
+                b.tokens -= 1.0;
+            }
+        }
+        true
+    }
 }
 
 #[derive(Debug, Default)]
 struct Stats {
+    /// The buckets, used when the config asks for quotas.
+    quotas: Quotas,
     /// Requests received and not yet answered (or dropped).
     in_flight: AtomicU64,
     total: AtomicU64,
@@ -94,6 +181,11 @@ impl Proxy {
         while self.stats.in_flight.load(Ordering::SeqCst) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Full buckets again, as for an account that made no call for a while.
+    pub fn refill_quotas(&self) {
+        self.stats.quotas.buckets.lock().expect("quotas").clear();
     }
 
     pub fn reset(&self) {
@@ -209,6 +301,12 @@ async fn handle(config: Arc<ProxyConfig>, stats: Arc<Stats>, rng: Arc<Mutex<u64>
         r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
         r.headers_mut().insert("x-amzn-errortype", hyper::header::HeaderValue::from_static("AccessDeniedException"));
         return Ok(r);
+    }
+    if config.quotas
+        && !stats.quotas.admit(parts.method.as_str(), parts.uri.path(), &body)
+    {
+        stats.throttled.fetch_add(1, Ordering::SeqCst);
+        return Ok(fault(p, true));
     }
     let roll = next(&rng);
     if roll < config.throttle_share {

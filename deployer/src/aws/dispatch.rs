@@ -95,7 +95,10 @@ impl Target for AwsTarget {
         };
         let name = crate::naming::api_name(&recorded.stack, &recorded.stage);
         let tags = crate::naming::tags(&recorded.stack, &recorded.stage);
-        let found = self.rest_apis_of("api", &name, &tags).await?;
+        // Cannot tell (a transient error, a role without GetRestApis): the
+        // deploy goes on, as observation trusts a record it cannot check; a
+        // later deploy sweeps.
+        let Ok(found) = self.rest_apis_of("api", &name, &tags).await else { return Ok(Vec::new()) };
         Ok(found
             .into_iter()
             .filter(|(id, _)| *id != api.physical_id)

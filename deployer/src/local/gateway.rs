@@ -298,13 +298,17 @@ fn media_type(headers: &[(String, String)]) -> String {
 /// WHEN_NO_TEMPLATES passthrough: a method without templates passes the body
 /// through (`Ok(None)`); one with templates but none for this content type
 /// answers 415 Unsupported Media Type.
-pub fn request_template<'a>(method: &'a Method, req: &HttpRequest) -> Result<Option<&'a str>, ()> {
+pub fn request_template<'a>(method: &'a Method, req: &HttpRequest) -> Result<Option<&'a str>, UnsupportedMediaType> {
     let Integration::Aws { request_templates, .. } = &method.integration else { return Ok(None) };
     if request_templates.is_empty() {
         return Ok(None);
     }
-    request_templates.get(&media_type(&req.headers)).map(|t| Some(t.as_str())).ok_or(())
+    request_templates.get(&media_type(&req.headers)).map(|t| Some(t.as_str())).ok_or(UnsupportedMediaType)
 }
+
+/// A request whose content type has no request template (API Gateway's 415).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedMediaType;
 
 /// Compiled request models, by schema text (compiled once per server).
 fn compiled(schema: &Value) -> Option<std::sync::Arc<jsonschema::Validator>> {

@@ -829,7 +829,7 @@ fn method_request(c: &mut Checker, context: &str, path: &str, m: &raw::Method) -
             }
             "path" => {}
             other => {
-                let hint = match did_you_mean(other, ["querystring", "header", "path"].into_iter()) {
+                let hint = match did_you_mean(other, ["querystring", "header", "path"]) {
                     Some(s) => format!("did you mean `{s}.{name}`?"),
                     None => "write `querystring.NAME`, `header.NAME` or `path.NAME`".into(),
                 };

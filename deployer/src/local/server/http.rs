@@ -265,7 +265,7 @@ async fn serve_api(server: &Server, req: Request<hyper::body::Incoming>, request
         Integration::Aws { responses, .. } => {
             let vreq = template_request(&request, &path_params, stage, route, request_id);
             let payload = match gateway::request_template(method, &request) {
-                Err(()) => {
+                Err(gateway::UnsupportedMediaType) => {
                     eprintln!("{request_id} Execution failed: no request template for the content type, and passthrough is WHEN_NO_TEMPLATES");
                     return gateway::server_error(415, "Unsupported Media Type", cors);
                 }

@@ -889,10 +889,7 @@ impl Eval<'_> {
                     } else if let (Some(Acc::Prop(key)), 1) = (target.chain.last(), target.chain.len())
                         && let Some(Val::Map(m)) = self.vars.get_mut(&target.root)
                     {
-                        match m.iter_mut().find(|(k, _)| k == key) {
-                            Some(entry) => entry.1 = v,
-                            None => m.push((key.clone(), v)),
-                        }
+                        put(m, key, v);
                     }
                 }
                 Node::If { branches, otherwise } => {
@@ -1321,6 +1318,18 @@ fn java_double(f: f64) -> String {
     format!("{mantissa}E{exponent}")
 }
 
+/// Java's `Map.put` on a map value, keeping the key's place: the previous
+/// value, or null for a new key (`#set($m.k = v)` and `$m.put(k, v)` alike).
+fn put(m: &mut Vec<(String, Val)>, key: &str, v: Val) -> Val {
+    match m.iter_mut().find(|(k, _)| k == key) {
+        Some(entry) => std::mem::replace(&mut entry.1, v),
+        None => {
+            m.push((key.to_owned(), v));
+            Val::Null
+        }
+    }
+}
+
 /// Java's collection methods that change a list or map, with Java's return
 /// values (`add` is `true`, `put` the previous value); others as `method`.
 fn mutate(target: &mut Val, name: &str, args: &[Val]) -> Val {
@@ -1342,22 +1351,10 @@ fn mutate(target: &mut Val, name: &str, args: &[Val]) -> Val {
             l.clear();
             Val::Null
         }
-        (Val::Map(m), "put", [k, v]) => {
-            let key = k.render();
-            match m.iter_mut().find(|(x, _)| *x == key) {
-                Some(entry) => std::mem::replace(&mut entry.1, v.clone()),
-                None => {
-                    m.push((key, v.clone()));
-                    Val::Null
-                }
-            }
-        }
+        (Val::Map(m), "put", [k, v]) => put(m, &k.render(), v.clone()),
         (Val::Map(m), "putAll", [Val::Map(more)]) => {
             for (k, v) in more {
-                match m.iter_mut().find(|(x, _)| x == k) {
-                    Some(entry) => entry.1 = v.clone(),
-                    None => m.push((k.clone(), v.clone())),
-                }
+                put(m, k, v.clone());
             }
             Val::Null
         }

@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+// Size and modification time, as the zip's record of its binary keeps them.
+use super::source_of as stamp;
+
 /// The environment that changes what cargo builds (or where it puts it).
 const BUILD_ENV_PREFIXES: &[&str] = &["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC", "RUSTUP_TOOLCHAIN", "CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_TARGET_", "CARGO_HOME"];
 
@@ -38,10 +41,6 @@ struct Binary {
     modified_ns: u128,
 }
 
-fn stamp(path: &Path) -> Option<(u64, u128)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos()))
-}
 
 /// What a build read: the workspace's files, and apart from them its lock
 /// files, which the build itself may write (a first build creates
